@@ -1,0 +1,185 @@
+"""The `kraftld` command: a gcc-compatible linker driver that writes a bootable Unikraft image.
+
+This module is the boundary: it reads argv and the environment, runs the pipeline, prints, and
+turns kraftld's errors into `kraftld: error: …` lines with a hint and exit status 1. Anything
+else that escapes is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from types import FrameType
+from typing import TextIO
+
+from . import __version__, flags
+from .errors import KraftldError
+from .execute import execute
+from .linkline import LinkLine, Request, parse_link_line
+from .pipeline import Probed, plan_from_line
+from .plan import LinkPlan
+from .process import ProcessRunner, run_process
+from .progress import terminal_progress
+from .response import expand_response_files
+from .settings import Settings
+
+USAGE = """\
+usage: kraftld [gcc-style link arguments] -o IMAGE
+
+kraftld is a linker driver for Unikraft unikernels. It takes the link line a compiler hands to
+cc (objects, archives, rlibs, -l, -L, -Wl,…, -Xlinker, @response files), builds Unikraft with
+those inputs added to the final link, and writes the bootable image to IMAGE and its debug
+image to IMAGE.dbg.
+
+kraftld's own options:
+  -v, --verbose     show what became of each argument, and every command run
+  --version         print kraftld's version
+  --explain-flags   print how kraftld treats every flag it knows, and why
+  -h, --help        print this help
+
+Environment: KRAFTLD_UNIKRAFT, KRAFTLD_SOURCES, KRAFTLD_TARGET, KRAFTLD_CACHE,
+KRAFTLD_DRY_RUN, KRAFTLD_LOG (see the README).
+"""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind like Ctrl-C so children are stopped and outputs removed."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
+
+def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None,
+         cwd: str | None = None, runner: ProcessRunner = run_process,
+         stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    env = os.environ if environ is None else environ
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    if args == ["--explain-flags"]:
+        out.write(explain_flags())
+        return 0
+    previous = _install_sigterm()
+    try:
+        return _link(args, env, cwd or os.getcwd(), runner, out, err)
+    except KraftldError as error:
+        err.write(error.render())
+        return 1
+    except KeyboardInterrupt:
+        err.write("kraftld: interrupted\n")
+        return 130
+    except Terminated:
+        err.write("kraftld: terminated\n")
+        return 143
+    finally:
+        _restore_sigterm(previous)
+
+
+def _install_sigterm() -> object:
+    try:
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (tests may call main from one)
+        return None
+
+
+def _restore_sigterm(previous: object) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]
+
+
+def _link(args: list[str], environ: Mapping[str, str], cwd: str, runner: ProcessRunner,
+          out: TextIO, err: TextIO) -> int:
+    settings = Settings.from_environ(environ)
+    line = parse_link_line(expand_response_files(args))
+    if line.request is Request.VERSION or (line.verbose and not line.items and line.output is None):
+        out.write(f"kraftld {__version__}\n")
+        return 0
+    if line.request is Request.HELP:
+        out.write(USAGE)
+        return 0
+    _configure_logging(settings.log_level if not line.verbose else "debug", err)
+    if line.verbose:
+        _print_decisions(line, err)
+    plan, probed = plan_from_line(line, settings, environ, cwd, runner)
+    if settings.dry_run:
+        out.write(describe_plan(plan, probed, line))
+        return 0
+    progress = terminal_progress()
+    result = execute(plan, runner, progress, notify=lambda m: err.write(f"kraftld: {m}\n"))
+    logging.getLogger("kraftld").info("wrote %s and %s", result.image, result.debug_image)
+    return 0
+
+
+def _configure_logging(level: str, stream: TextIO) -> None:
+    logger = logging.getLogger("kraftld")
+    logger.handlers.clear()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("kraftld: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
+    logger.propagate = False
+
+
+def _print_decisions(line: LinkLine, err: TextIO) -> None:
+    for decision in line.decisions:
+        err.write(f"kraftld: {decision.action.value:7} {decision.argument}  ({decision.why})\n")
+
+
+def describe_plan(plan: LinkPlan, probed: Probed, line: LinkLine) -> str:
+    """The plan as a dry run prints it: everything a real run would use and do."""
+    config = plan.config
+    lines = [
+        "kraftld dry run: nothing is built",
+        f"kraftfile: {probed.kraftfile.path or '(none: the embedded default)'}",
+        f"unikraft: {config.unikraft.path} (version {probed.unikraft_version}, commit {config.unikraft.commit or 'not a git checkout'})",
+        "libraries: " + (", ".join(f"{lib.name} at {lib.path}" for lib in config.libraries) or "none"),
+        f"target: {config.target.label}",
+        f"cache folder: {plan.entry}",
+        f"output: {plan.output} and {plan.debug_output}",
+        "defconfig:",
+        *("  " + option for option in config.defconfig.splitlines()),
+        "decisions:",
+        *(f"  {d.action.value:7} {d.argument}  ({d.why})" for d in line.decisions),
+        "staged inputs:",
+        *(f"  {s.link} -> {s.target}" for s in plan.staged),
+    ]
+    if plan.preseeded:
+        lines.append("archives placed in the build instead of downloads:")
+        lines.extend(f"  {source} -> {destination}" for source, destination in plan.preseeded)
+    extra_env = {k: v for k, v in (plan.build_command.env or {}).items() if k == "MAKEFLAGS"}
+    lines.append("make environment: " + (" ".join(f"{k}={v}" for k, v in extra_env.items()) or "kraftld's own, without MAKEFLAGS"))
+    lines.append("commands:")
+    lines.append(f"  {plan.runtime.compile_command.shell_quoted()}   (once per cache)")
+    lines.append(f"  {plan.defconfig_command.shell_quoted()}   (when the options change)")
+    lines.append(f"  {plan.build_command.shell_quoted()}")
+    return "\n".join(lines) + "\n"
+
+
+def explain_flags() -> str:
+    lines = ["Driver flags (what gcc itself reads):"]
+    for rule in flags.DRIVER_RULES.values():
+        lines.append(f"  {rule.name:20} {rule.form.value:20} {rule.action.value:8} {rule.why}")
+    lines.append("")
+    lines.append("Linker words (inside -Wl, and -Xlinker, and what gcc hands to ld):")
+    for rule in flags.LINKER_RULES.values():
+        lines.append(f"  {rule.name:20} {rule.form.value:20} {rule.action.value:8} {rule.why}")
+    lines.append(f"  {'(other)':20} {'':20} {'forward':8} {flags.UNKNOWN_LINKER_WHY}")
+    lines.append("")
+    lines.append("-z keywords dropped (others are forwarded):")
+    for keyword, why in flags.Z_DROPPED.items():
+        lines.append(f"  -z {keyword:17} {why}")
+    lines.append("")
+    lines.append("-l libraries dropped (others are resolved to lib<name>.a in the -L folders):")
+    for name, why in flags.LIBC_LIBRARIES.items():
+        lines.append(f"  -l{name:18} {why}")
+    for name, why in flags.COMPILER_LIBRARIES.items():
+        lines.append(f"  -l{name:18} forwarded: {why}")
+    return "\n".join(lines) + "\n"
+
+
+def entry_point() -> None:
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Decides the Unikraft build a link needs: tree, libraries, target and Kconfig options.
+
+Everything that determines the Unikraft part of the image is gathered into a `BuildConfig`,
+and its `key` names the cache folder: two links with the same key share one Unikraft build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+
+from . import __version__
+from .errors import ConfigError
+from .kraftfile import Kraftfile, Target
+from .sources import Download, SourceTree
+
+# Platforms kraftld builds for, with the options that select them.
+PLATFORMS = {
+    "qemu": (("CONFIG_PLAT_KVM", "y"), ("CONFIG_KVM_VMM_QEMU", "y")),
+    "kvm": (("CONFIG_PLAT_KVM", "y"), ("CONFIG_KVM_VMM_QEMU", "y")),
+    "fc": (("CONFIG_PLAT_KVM", "y"), ("CONFIG_KVM_VMM_FIRECRACKER", "y")),
+    "firecracker": (("CONFIG_PLAT_KVM", "y"), ("CONFIG_KVM_VMM_FIRECRACKER", "y")),
+}
+# kraftld's runtime object speaks x86 port I/O (the serial line and isa-debug-exit).
+ARCHITECTURES = {"x86_64": (("CONFIG_ARCH_X86_64", "y"),)}
+
+# kraftld's defaults, before the Kraftfile's own options (which win):
+KRAFTLD_DEFAULT_KCONFIG = (
+    # The console carries the program's output: no banner, only critical kernel messages.
+    ("CONFIG_LIBUKBOOT_BANNER_NONE", "y"),
+    ("CONFIG_LIBUKDEBUG_PRINTK_CRIT", "y"),
+    # ukrandom needs RDRAND at boot and fails init without it (QEMU's default CPU under TCG).
+    ("CONFIG_LIBUKRANDOM", "n"),
+)
+
+# The layout of a cache entry changes with this; old entries are then simply not found.
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    name: str  # Unikraft's N=: the image's base name inside the build
+    unikraft: SourceTree
+    libraries: tuple[SourceTree, ...]
+    target: Target
+    defconfig: str
+    downloads: tuple[Download, ...]
+
+    @property
+    def key(self) -> str:
+        identity = {
+            "format": CACHE_FORMAT,
+            "kraftld": __version__,
+            "name": self.name,
+            "unikraft": [self.unikraft.path, self.unikraft.commit],
+            "libraries": [[lib.name, lib.path, lib.commit] for lib in self.libraries],
+            "target": self.target.label,
+            "defconfig": self.defconfig,
+        }
+        encoded = json.dumps(identity, sort_keys=True).encode()
+        return hashlib.sha256(encoded).hexdigest()[:20]
+
+
+def select_target(kraftfile: Kraftfile, wanted: str | None) -> Target:
+    targets = kraftfile.targets
+    listing = ", ".join(_describe(t) for t in targets)
+    where = kraftfile.path or "kraftld's default configuration"
+    if wanted:
+        matches = [t for t in targets if wanted in (t.name, t.label)]
+        if not matches:
+            raise ConfigError(
+                f"KRAFTLD_TARGET={wanted!r} matches none of the targets in {where}: {listing}",
+                "set KRAFTLD_TARGET to one of those names or plat/arch pairs",
+            )
+        if len(matches) > 1:
+            raise ConfigError(
+                f"KRAFTLD_TARGET={wanted!r} matches several targets in {where}: "
+                + ", ".join(_describe(t) for t in matches),
+                "give the targets distinct names and select one by name",
+            )
+        target = matches[0]
+    elif len(targets) == 1:
+        target = targets[0]
+    else:
+        raise ConfigError(
+            f"{where} has several targets ({listing}) and KRAFTLD_TARGET chooses none",
+            "set KRAFTLD_TARGET to a target's name or plat/arch",
+        )
+    if target.plat not in PLATFORMS:
+        raise ConfigError(
+            f"target {_describe(target)}: kraftld does not build for platform {target.plat!r}",
+            f"use one of {', '.join(sorted(PLATFORMS))}",
+        )
+    if target.arch not in ARCHITECTURES:
+        raise ConfigError(
+            f"target {_describe(target)}: kraftld does not build for architecture {target.arch!r}",
+            "kraftld builds x86_64 unikernels",
+        )
+    return target
+
+
+def _describe(target: Target) -> str:
+    return f"{target.name} ({target.label})" if target.name else target.label
+
+
+def library_option(name: str) -> str:
+    """The Kconfig option that enables a library: musl → CONFIG_LIBMUSL."""
+    return "CONFIG_LIB" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def render_defconfig(kraftfile: Kraftfile, target: Target) -> str:
+    """The defconfig text: the target, kraftld's defaults, the libraries, then the Kraftfile's options."""
+    options: list[tuple[str, str]] = []
+    options += PLATFORMS[target.plat]
+    options += ARCHITECTURES[target.arch]
+    options += KRAFTLD_DEFAULT_KCONFIG
+    options += [(library_option(lib.name), "y") for lib in kraftfile.libraries]
+    options += kraftfile.unikraft.kconfig
+    for lib in kraftfile.libraries:
+        options += lib.kconfig
+    options += target.kconfig
+    # Kconfig keeps the last assignment of a symbol; keep only that one so the file reads clearly.
+    last: dict[str, str] = {}
+    for key, value in options:
+        last.pop(key, None)
+        last[key] = value
+    lines = [f"# {key} is not set" if value == "n" else f"{key}={value}" for key, value in last.items()]
+    return "\n".join(lines) + "\n"
+
+
+def image_name(kraftfile: Kraftfile) -> str:
+    """Unikraft's N=, made safe for make: letters, digits, `_` and `-`."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", kraftfile.name) or "app"

@@ -1,0 +1,219 @@
+"""Reads an application's Kraftfile (KraftKit spec v0.5/v0.6) into what kraftld builds from.
+
+Only the parts that decide the Unikraft build are modelled: `name`, `unikraft`, `libraries` and
+`targets`. KraftKit keys that only matter to `kraft run` or packaging are accepted and ignored;
+any other key is an error, because a typo silently ignored would build the wrong unikernel.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+
+KRAFTFILE_NAMES = ("Kraftfile", "Kraftfile.yaml", "Kraftfile.yml", "kraft.yaml", "kraft.yml")
+
+_TOP_KEYS = {"spec", "specification", "name", "unikraft", "libraries", "targets"}
+# Keys KraftKit knows that do not change the unikernel kraftld links.
+_IGNORED_TOP_KEYS = {"outdir", "runtime", "template", "rootfs", "cmd", "env", "volumes", "labels", "version"}
+_COMPONENT_KEYS = {"source", "version", "kconfig"}
+_TARGET_KEYS = {"name", "plat", "platform", "arch", "architecture", "kconfig"}
+
+
+@dataclass(frozen=True)
+class Component:
+    """Unikraft itself or one library: where it comes from and the options it sets."""
+
+    name: str
+    source: str | None = None
+    version: str | None = None
+    kconfig: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Target:
+    plat: str
+    arch: str
+    name: str | None = None
+    kconfig: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"{self.plat}/{self.arch}"
+
+
+@dataclass(frozen=True)
+class Kraftfile:
+    path: str | None  # None for kraftld's embedded default
+    name: str
+    unikraft: Component
+    libraries: tuple[Component, ...]
+    targets: tuple[Target, ...]
+
+    @property
+    def folder(self) -> str | None:
+        return None if self.path is None else os.path.dirname(self.path)
+
+
+DEFAULT_KRAFTFILE = Kraftfile(
+    path=None,
+    name="app",
+    unikraft=Component("unikraft"),
+    libraries=(),
+    targets=(Target("qemu", "x86_64"),),
+)
+
+
+def find_kraftfile(start: str) -> str | None:
+    """The nearest Kraftfile in `start` or a folder above it."""
+    folder = os.path.abspath(start)
+    while True:
+        for name in KRAFTFILE_NAMES:
+            candidate = os.path.join(folder, name)
+            if os.path.isfile(candidate):
+                return candidate
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+def load_kraftfile(path: str) -> Kraftfile:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read {path}: {error}", "check the Kraftfile") from None
+    return parse_kraftfile(text, path)
+
+
+def parse_kraftfile(text: str, path: str) -> Kraftfile:
+    import yaml  # imported here: most links never read YAML twice, and start-up matters
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {_one_line(error)}", "fix the Kraftfile's syntax") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} is not a YAML mapping", "a Kraftfile maps keys such as name, unikraft and targets")
+    unknown = sorted(str(k) for k in data if k not in _TOP_KEYS | _IGNORED_TOP_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}",
+            f"known keys are {', '.join(sorted(_TOP_KEYS | _IGNORED_TOP_KEYS))}",
+        )
+    name = str(data.get("name") or os.path.basename(os.path.dirname(os.path.abspath(path))) or "app")
+    unikraft = _component("unikraft", data.get("unikraft"), path)
+    libraries_data = data.get("libraries") or {}
+    if not isinstance(libraries_data, dict):
+        raise ConfigError(f"{path}: libraries must be a mapping of name to version or options", "see the README")
+    libraries = tuple(_component(str(n), v, path) for n, v in libraries_data.items())
+    targets_data = data.get("targets")
+    if not targets_data:
+        raise ConfigError(f"{path} names no targets", "add for example `targets: [qemu/x86_64]`")
+    if not isinstance(targets_data, list):
+        raise ConfigError(f"{path}: targets must be a list", "write `targets: [qemu/x86_64]`")
+    targets = tuple(_target(t, path) for t in targets_data)
+    return Kraftfile(os.path.abspath(path), name, unikraft, libraries, targets)
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
+def _component(name: str, value: Any, path: str) -> Component:
+    if value is None:
+        return Component(name)
+    if isinstance(value, (str, int, float)):
+        text = str(value)
+        # A string is a source when it looks like a path or URL, otherwise a version.
+        if "/" in text or text.startswith("."):
+            return Component(name, source=text)
+        return Component(name, version=text)
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: {name} must be a version string or a mapping", "see the README")
+    unknown = sorted(str(k) for k in value if k not in _COMPONENT_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{path}: {name} has unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}",
+            "a component takes source, version and kconfig",
+        )
+    source = value.get("source")
+    version = value.get("version")
+    return Component(
+        name,
+        source=None if source is None else str(source),
+        version=None if version is None else str(version),
+        kconfig=parse_kconfig(value.get("kconfig"), f"{path}: {name}.kconfig"),
+    )
+
+
+def _target(value: Any, path: str) -> Target:
+    if isinstance(value, str):
+        plat, sep, arch = value.partition("/")
+        if not sep or not plat or not arch:
+            raise ConfigError(f"{path}: target {value!r} is not plat/arch", "write a target as qemu/x86_64")
+        return Target(plat, arch)
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: a target must be plat/arch or a mapping", "write a target as qemu/x86_64")
+    unknown = sorted(str(k) for k in value if k not in _TARGET_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{path}: a target has unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}",
+            "a target takes name, plat (or platform), arch (or architecture) and kconfig",
+        )
+    plat = value.get("plat") or value.get("platform")
+    arch = value.get("arch") or value.get("architecture")
+    if not plat or not arch:
+        raise ConfigError(f"{path}: a target needs plat and arch", "write e.g. {plat: qemu, arch: x86_64}")
+    name = value.get("name")
+    return Target(str(plat), str(arch), None if name is None else str(name),
+                  parse_kconfig(value.get("kconfig"), f"{path}: target kconfig"))
+
+
+def parse_kconfig(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """Kconfig options as (CONFIG_NAME, value-as-written-in-a-.config) pairs, in order."""
+    if value is None:
+        return ()
+    pairs: list[tuple[str, Any]] = []
+    if isinstance(value, Mapping):
+        pairs = [(str(k), v) for k, v in value.items()]
+    elif isinstance(value, list):
+        for entry in value:
+            text = str(entry)
+            key, sep, raw = text.partition("=")
+            if not sep:
+                raise ConfigError(f"{where}: {text!r} is not KEY=VALUE", "write kconfig entries as CONFIG_X=y")
+            pairs.append((key.strip(), raw.strip()))
+    else:
+        raise ConfigError(f"{where} must be a mapping or a list", "write kconfig as CONFIG_X: y")
+    result = []
+    for key, raw in pairs:
+        if not key.startswith("CONFIG_") or not key[7:].replace("_", "").isalnum():
+            raise ConfigError(f"{where}: {key!r} is not a Kconfig option name", "names look like CONFIG_LIBUKDEBUG")
+        result.append((key, kconfig_value(raw)))
+    return tuple(result)
+
+
+def kconfig_value(raw: Any) -> str:
+    """A value as a .config writes it: y/n/m and numbers bare, other strings quoted."""
+    if raw is True:
+        return "y"
+    if raw is False or raw is None:
+        return "n"
+    if isinstance(raw, int):
+        return str(raw)
+    text = str(raw)
+    if text in ("y", "n", "m") or (text.startswith('"') and text.endswith('"') and len(text) >= 2):
+        return text
+    if text.lstrip("-").isdigit() or (text.lower().startswith("0x") and _is_hex(text[2:])):
+        return text
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def _is_hex(text: str) -> bool:
+    return bool(text) and all(c in "0123456789abcdefABCDEF" for c in text)

@@ -1,0 +1,151 @@
+"""Runs subprocesses for the execution stage: logged shell-quoted, never through a shell.
+
+The runner is injected (`ProcessRunner`), so tests of the execution logic can record commands
+instead of running them, while the real runner is the only place kraftld starts a process.
+Children start in their own session: an interrupted kraftld stops the whole process group of a
+make and all its compilers, and a terminal's Ctrl-C reaches kraftld alone, which then does that.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import signal
+import subprocess
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Protocol
+
+log = logging.getLogger("kraftld")
+
+TAIL_LINES = 40
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: tuple[str, ...]
+    cwd: str | None = None
+    env: Mapping[str, str] | None = None  # the whole environment; None inherits kraftld's
+    pass_fds: tuple[int, ...] = ()
+
+    def shell_quoted(self) -> str:
+        return shlex.join(self.argv)
+
+
+@dataclass(frozen=True)
+class Completed:
+    command: Command
+    returncode: int
+    tail: tuple[str, ...] = field(default=())  # the last lines of its output
+
+
+LineSink = Callable[[str], None]
+
+
+class ProcessRunner(Protocol):
+    def __call__(self, command: Command, *, log_file: IO[str] | None = None,
+                 on_line: LineSink | None = None) -> Completed: ...
+
+
+def run_process(command: Command, *, log_file: IO[str] | None = None,
+                on_line: LineSink | None = None) -> Completed:
+    """Run a command to completion, its stdout and stderr merged, into `log_file` and `on_line`."""
+    log.debug("run: %s%s", f"cd {shlex.quote(command.cwd)} && " if command.cwd else "", command.shell_quoted())
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    try:
+        child = subprocess.Popen(
+            command.argv,
+            cwd=command.cwd,
+            env=None if command.env is None else dict(command.env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            pass_fds=command.pass_fds,
+            start_new_session=True,
+            text=True,
+            errors="replace",
+        )
+    except FileNotFoundError:
+        return Completed(command, 127, (f"{command.argv[0]}: command not found",))
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:
+            tail.append(line.rstrip("\n"))
+            if log_file is not None:
+                log_file.write(line)
+            if on_line is not None:
+                on_line(line)
+        returncode = child.wait()
+    except BaseException:
+        stop_process_group(child)
+        raise
+    log.debug("exit %d: %s", returncode, command.argv[0])
+    return Completed(command, returncode, tuple(tail))
+
+
+def stop_process_group(child: subprocess.Popen[str], grace: float = 5.0) -> None:
+    """Stop a child and everything it started: SIGTERM to its group, SIGKILL if it lingers."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(child.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            child.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def describe_failure(completed: Completed) -> list[str]:
+    """The lines an error shows for a failed command: the command, then its output's tail."""
+    lines = [f"command: {completed.command.shell_quoted()}"]
+    if completed.command.cwd:
+        lines[0] += f"  (in {completed.command.cwd})"
+    if completed.tail:
+        lines.append(f"last {len(completed.tail)} lines of its output:")
+        lines.extend("  " + line for line in completed.tail)
+    return lines
+
+
+def jobserver(environ: Mapping[str, str]) -> tuple[dict[str, str], tuple[int, ...]] | None:
+    """Cargo's jobserver, if it reached kraftld usable: the MAKEFLAGS for make and fds to keep.
+
+    Cargo puts its jobserver in CARGO_MAKEFLAGS. Pipe-style jobservers name two file
+    descriptors, which only help if they are open in this process; a fifo needs nothing more.
+    """
+    flags = environ.get("CARGO_MAKEFLAGS", "")
+    for word in flags.split():
+        for prefix in ("--jobserver-auth=", "--jobserver-fds="):
+            if not word.startswith(prefix):
+                continue
+            value = word[len(prefix):]
+            if value.startswith("fifo:"):
+                return {"MAKEFLAGS": flags}, ()
+            try:
+                fds = tuple(int(part) for part in value.split(","))
+            except ValueError:
+                return None
+            if len(fds) != 2 or not all(_fd_open(fd) for fd in fds):
+                return None
+            return {"MAKEFLAGS": flags}, fds
+    return None
+
+
+def _fd_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def without_make_variables(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment minus an outer make's settings, whose jobserver fds would be stale here."""
+    return {k: v for k, v in environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+
+
+def shell_join(argv: Sequence[str]) -> str:
+    return shlex.join(argv)

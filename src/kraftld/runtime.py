@@ -1,0 +1,72 @@
+"""kraftld's runtime object: its C source ships in the package and is compiled on first use.
+
+The object is cached by a digest of its source and compile command, so a new kraftld or a
+different compiler gets a fresh object and every link reuses the one it has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from importlib import resources
+
+from .errors import BuildError
+from .process import Command, ProcessRunner, describe_failure
+
+SOURCE_NAME = "kraftld_runtime.c"
+
+# Freestanding kernel code: no red zone (interrupts share the stack), no SSE registers, no
+# position independence (Unikraft links at a fixed address), no stack protector runtime.
+COMPILE_FLAGS = (
+    "-c", "-O2", "-std=gnu11", "-ffreestanding", "-fno-pic", "-fno-pie", "-mno-red-zone",
+    "-mgeneral-regs-only", "-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-Wall",
+    "-Werror",
+)
+
+# The wraps that route exit and Unikraft's halt through the runtime object.
+WRAPPED_SYMBOLS = ("exit", "_exit", "_Exit", "ukplat_terminate")
+
+
+@dataclass(frozen=True)
+class RuntimeObject:
+    source: str
+    object_path: str
+    compile_command: Command
+
+    @property
+    def link_flags(self) -> tuple[str, ...]:
+        return tuple(f"-Wl,--wrap={symbol}" for symbol in WRAPPED_SYMBOLS)
+
+
+def source_path() -> str:
+    return str(resources.files("kraftld") / "runtime" / SOURCE_NAME)
+
+
+def plan_runtime(cache: str, compiler: str = "gcc") -> RuntimeObject:
+    source = source_path()
+    with open(source, "rb") as handle:
+        digest = hashlib.sha256(handle.read() + "\0".join((compiler, *COMPILE_FLAGS)).encode()).hexdigest()[:16]
+    object_path = os.path.join(cache, "runtime", f"kraftld_runtime-{digest}.o")
+    command = Command((compiler, *COMPILE_FLAGS, "-o", object_path + ".tmp", source))
+    return RuntimeObject(source, object_path, command)
+
+
+def ensure_runtime(runtime: RuntimeObject, runner: ProcessRunner) -> str:
+    """Compile the runtime object unless the cache has it; return its path."""
+    if os.path.isfile(runtime.object_path):
+        return runtime.object_path
+    os.makedirs(os.path.dirname(runtime.object_path), exist_ok=True)
+    # Each compiler writes its own temporary; the rename makes the object appear whole.
+    command = runtime.compile_command
+    temporary = f"{runtime.object_path}.{os.getpid()}.tmp"
+    argv = tuple(temporary if arg == runtime.object_path + ".tmp" else arg for arg in command.argv)
+    completed = runner(Command(argv))
+    if completed.returncode != 0:
+        raise BuildError(
+            "cannot compile kraftld's runtime object",
+            "kraftld needs gcc for x86_64 (Debian: apt-get install gcc)",
+            details=describe_failure(completed),
+        )
+    os.replace(temporary, runtime.object_path)
+    return runtime.object_path

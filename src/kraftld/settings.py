@@ -1,0 +1,68 @@
+"""kraftld's public environment variables, read once into a typed value.
+
+KRAFTLD_UNIKRAFT   a Unikraft tree to use, over the Kraftfile and the default
+KRAFTLD_SOURCES    an offline mirror: unikraft/, lib-NAME/ and archives/; with it, no network
+KRAFTLD_TARGET     the Kraftfile target to build: its name or plat/arch
+KRAFTLD_CACHE      where builds and cloned sources are kept
+KRAFTLD_DRY_RUN    1: print the plan, build nothing
+KRAFTLD_LOG        debug: log every subprocess, shell-quoted; info: log the steps
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+LOG_LEVELS = ("error", "warning", "info", "debug")
+
+
+@dataclass(frozen=True)
+class Settings:
+    unikraft: str | None
+    sources: str | None
+    target: str | None
+    cache: str
+    dry_run: bool
+    log_level: str
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        return cls(
+            unikraft=_path(environ, "KRAFTLD_UNIKRAFT"),
+            sources=_path(environ, "KRAFTLD_SOURCES"),
+            target=environ.get("KRAFTLD_TARGET") or None,
+            cache=_path(environ, "KRAFTLD_CACHE") or default_cache(environ),
+            dry_run=_flag(environ, "KRAFTLD_DRY_RUN"),
+            log_level=_log_level(environ),
+        )
+
+
+def default_cache(environ: Mapping[str, str]) -> str:
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "kraftld")
+
+
+def _path(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name)
+    return os.path.abspath(os.path.expanduser(value)) if value else None
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    value = environ.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name}={environ[name]!r} is not a yes/no value", f"set {name}=1 or {name}=0")
+
+
+def _log_level(environ: Mapping[str, str]) -> str:
+    value = environ.get("KRAFTLD_LOG", "").strip().lower() or "warning"
+    if value not in LOG_LEVELS:
+        raise ConfigError(f"KRAFTLD_LOG={value!r} is not a log level", f"use one of {', '.join(LOG_LEVELS)}")
+    return value
