@@ -31,6 +31,9 @@ KRAFTLD_DEFAULT_KCONFIG = (
     # The console carries the program's output: no banner, only critical kernel messages.
     ("CONFIG_LIBUKBOOT_BANNER_NONE", "y"),
     ("CONFIG_LIBUKDEBUG_PRINTK_CRIT", "y"),
+    # Library parameters before `--` on the command line, the program's arguments after it:
+    # kraftld-run relies on the separator.
+    ("CONFIG_LIBUKLIBPARAM", "y"),
     # ukrandom needs RDRAND at boot and fails init without it (QEMU's default CPU under TCG).
     ("CONFIG_LIBUKRANDOM", "n"),
 )

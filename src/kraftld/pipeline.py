@@ -16,7 +16,7 @@ from .linkline import LinkLine
 from .plan import LinkPlan, MakeSetup, plan_link
 from .process import ProcessRunner, jobserver, without_make_variables
 from .resolve import resolve_link
-from .runtime import plan_runtime
+from .runtime import params_source, plan_runtime
 from .settings import Settings
 from .sources import SourceTree, check_unikraft_tree, git_commit, library_downloads, locate
 
@@ -69,5 +69,6 @@ def plan_from_line(line: LinkLine, settings: Settings, environ: Mapping[str, str
     link = resolve_link(line, cwd)
     probed = probe_config(load_app_kraftfile(cwd), settings, runner, clone=not settings.dry_run)
     archives = os.path.join(settings.sources, "archives") if settings.sources else None
-    plan = plan_link(link, probed.config, settings.cache, plan_runtime(settings.cache), make_setup(environ), archives)
+    plan = plan_link(link, probed.config, settings.cache, plan_runtime(settings.cache), make_setup(environ),
+                     params_source(), archives)
     return plan, probed

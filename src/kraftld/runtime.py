@@ -39,8 +39,17 @@ class RuntimeObject:
         return tuple(f"-Wl,--wrap={symbol}" for symbol in WRAPPED_SYMBOLS)
 
 
-def source_path() -> str:
-    return str(resources.files("kraftld") / "runtime" / SOURCE_NAME)
+PARAMS_SOURCE_NAME = "kraftld_params.c"
+
+
+def source_path(name: str = SOURCE_NAME) -> str:
+    return str(resources.files("kraftld") / "runtime" / name)
+
+
+def params_source() -> str:
+    """The C source of kraftld's boot parameters, built by Unikraft into its application."""
+    with open(source_path(PARAMS_SOURCE_NAME), encoding="utf-8") as handle:
+        return handle.read()
 
 
 def plan_runtime(cache: str, compiler: str = "gcc") -> RuntimeObject:

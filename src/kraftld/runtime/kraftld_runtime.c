@@ -10,7 +10,8 @@
  *  - the exit wrappers record the status, then let the libc's own exit run atexit handlers and
  *    flush stdio;
  *  - when the libc finally asks the platform to halt, the ukplat_terminate wrapper writes the
- *    status line `kraftld-exit-status: N` to the serial console and ends QEMU through the
+ *    status to the serial console as `ESC ] kraftld-exit-status ; N BEL` (an OSC sequence, which
+ *    terminals do not show and no program output is mistaken for) and ends QEMU through the
  *    isa-debug-exit device with a code of its own (253), which no Unikraft halt (0 or 83) or
  *    crash (85) uses. A crash never passes through here: Unikraft's crash path keeps its code.
  *
@@ -72,7 +73,7 @@ static void kraftld_serial_write(const char *text)
 
 static __attribute__((noreturn)) void kraftld_finish(void)
 {
-	static const char prefix[] = "\nkraftld-exit-status: ";
+	static const char prefix[] = "\033]kraftld-exit-status;";
 	char line[sizeof(prefix) + 16];
 	char digits[12];
 	unsigned int magnitude;
@@ -91,7 +92,7 @@ static __attribute__((noreturn)) void kraftld_finish(void)
 	} while (magnitude);
 	while (count)
 		line[length++] = digits[--count];
-	line[length++] = '\n';
+	line[length++] = '\a';
 	line[length] = '\0';
 	kraftld_serial_write(line);
 
