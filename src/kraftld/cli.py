@@ -21,7 +21,7 @@ from .execute import execute
 from .linkline import LinkLine, Request, parse_link_line
 from .pipeline import Probed, plan_from_line
 from .plan import LinkPlan
-from .process import ProcessRunner, run_process
+from .process import ProcessRunner, logged, run_process
 from .progress import terminal_progress
 from .response import expand_response_files
 from .settings import Settings
@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         return 0
     previous = _install_sigterm()
     try:
-        return _link(args, env, cwd or os.getcwd(), runner, out, err)
+        return _link(args, env, cwd or os.getcwd(), logged(runner), out, err)
     except KraftldError as error:
         err.write(error.render())
         return 1
@@ -104,14 +104,26 @@ def _link(args: list[str], environ: Mapping[str, str], cwd: str, runner: Process
     _configure_logging(settings.log_level if not line.verbose else "debug", err)
     if line.verbose:
         _print_decisions(line, err)
-    plan, probed = plan_from_line(line, settings, environ, cwd, runner)
-    if settings.dry_run:
-        out.write(describe_plan(plan, probed, line))
-        return 0
-    progress = terminal_progress()
-    result = execute(plan, runner, progress, notify=lambda m: err.write(f"kraftld: {m}\n"))
+    try:
+        plan, probed = plan_from_line(line, settings, environ, cwd, runner)
+        if settings.dry_run:
+            out.write(describe_plan(plan, probed, line))
+            return 0
+        progress = terminal_progress()
+        result = execute(plan, runner, progress, notify=lambda m: err.write(f"kraftld: {m}\n"))
+    except BaseException:
+        if line.output is not None and not settings.dry_run:
+            _remove_output(os.path.join(cwd, line.output))
+        raise
     logging.getLogger("kraftld").info("wrote %s and %s", result.image, result.debug_image)
     return 0
+
+
+def _remove_output(output: str) -> None:
+    """A failed link leaves nothing at -o, as gcc deletes a failed step's output."""
+    for path in (output, output + ".dbg"):
+        if os.path.isfile(path) or os.path.islink(path):
+            os.unlink(path)
 
 
 def _configure_logging(level: str, stream: TextIO) -> None:

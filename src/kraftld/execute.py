@@ -82,11 +82,16 @@ def _link(plan: LinkPlan, runner: ProcessRunner, progress: Progress) -> LinkResu
     configured = _configure(plan, runner)
     _preseed(plan)
     _stage(plan)
+    for written, _ in plan.side_outputs:
+        os.makedirs(os.path.dirname(written), exist_ok=True)
     write_if_changed(plan.manifest_path, plan.manifest + _input_stamps(plan))
     _build(plan, runner, progress)
     image, debug_image = find_image(plan.build_dir)
     check_static(image)
     check_static(debug_image)
+    for written, wanted in plan.side_outputs:
+        if os.path.isfile(written):
+            deliver(written, wanted, executable=False)
     deliver(debug_image, plan.debug_output)
     deliver(image, plan.output)
     return LinkResult(plan.output, plan.debug_output, configured)
@@ -233,14 +238,14 @@ def check_static(path: str) -> None:
         )
 
 
-def deliver(source: str, destination: str) -> None:
+def deliver(source: str, destination: str, *, executable: bool = True) -> None:
     """Copy a file into place by rename: readers see the old file or the new one, never half."""
     folder = os.path.dirname(destination) or "."
     fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(destination)}.")
     try:
         with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
             shutil.copyfileobj(src, out, 1 << 20)
-        os.chmod(temporary, 0o755 & ~_umask())
+        os.chmod(temporary, (0o755 if executable else 0o644) & ~_umask())
         os.replace(temporary, destination)
     except OSError as error:
         with contextlib.suppress(FileNotFoundError):

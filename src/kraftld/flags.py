@@ -307,6 +307,8 @@ def split_value(rule: FlagRule, arg: str) -> str | None:
     if name.startswith("--") and not arg.startswith("--"):
         arg = "-" + arg  # ld's single-dash spelling of a long option
 
+    if rule.form is Form.JOINED:
+        return arg[len(name) :]  # -g, -O: the value may be empty, never the next argument
     if arg == name:
         return None
     if rule.form is Form.EQUALS_OR_SEPARATE:

@@ -211,6 +211,8 @@ def _apply_driver_rule(rule: FlagRule, value: str, spelled: tuple[str, ...], sta
         state.items.extend((_LinkerWord(name, shown), _LinkerWord(value, shown)))
         return
     if role is Role.LIBRARY:
+        if not value:
+            raise UsageError(f"{shown}: -l needs a library name", "write -lNAME or -l:FILE")
         state.items.append(_LinkerWord(f"-l{value}", shown))
         return
     if role is Role.SEARCH_DIR:

@@ -57,6 +57,9 @@ class LinkPlan:
     lock_path: str
     log_path: str
     staged: tuple[StagedLink, ...]
+    # (where the linker writes it, where the user asked for it): files such as -Map's, written
+    # under a plain name in the cache and copied out after the link.
+    side_outputs: tuple[tuple[str, str], ...]
     preseeded: tuple[tuple[str, str], ...]  # (archive in KRAFTLD_SOURCES, where the build expects it)
     manifest_path: str
     manifest: str
@@ -114,6 +117,7 @@ def plan_link(link: ResolvedLink, config: BuildConfig, cache: str, runtime: Runt
     defconfig_path = os.path.join(entry, "defconfig")
 
     staged: list[StagedLink] = []
+    side_outputs: list[tuple[str, str]] = []
     ldflags: list[str] = list(runtime.link_flags)
     for item in link.items:
         if isinstance(item, StagedFile):
@@ -123,8 +127,9 @@ def plan_link(link: ResolvedLink, config: BuildConfig, cache: str, runtime: Runt
         elif isinstance(item, LinkerOption):
             ldflags.extend(_linker_option_words(item.words))
         elif isinstance(item, LinkerOutputFile):
-            _check_plain(item.path, f"{item.option} {item.path}")
-            ldflags.append(f"-Wl,{item.option},{item.path}")
+            written = os.path.join(entry, "outputs", staged_name(len(side_outputs), item.path))
+            side_outputs.append((written, item.path))
+            ldflags.append(f"-Wl,{item.option},{written}")
         elif isinstance(item, DriverFlag):
             for word in item.args:
                 _check_plain(word, " ".join(item.args))
@@ -174,6 +179,7 @@ def plan_link(link: ResolvedLink, config: BuildConfig, cache: str, runtime: Runt
         lock_path=os.path.join(entry, "lock"),
         log_path=os.path.join(entry, "build.log"),
         staged=tuple(staged),
+        side_outputs=tuple(side_outputs),
         preseeded=preseeded,
         manifest_path=manifest_path,
         manifest=_manifest(ldflags, staged),

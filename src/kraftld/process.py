@@ -52,7 +52,6 @@ class ProcessRunner(Protocol):
 def run_process(command: Command, *, log_file: IO[str] | None = None,
                 on_line: LineSink | None = None) -> Completed:
     """Run a command to completion, its stdout and stderr merged, into `log_file` and `on_line`."""
-    log.debug("run: %s%s", f"cd {shlex.quote(command.cwd)} && " if command.cwd else "", command.shell_quoted())
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     try:
         child = subprocess.Popen(
@@ -81,8 +80,20 @@ def run_process(command: Command, *, log_file: IO[str] | None = None,
     except BaseException:
         stop_process_group(child)
         raise
-    log.debug("exit %d: %s", returncode, command.argv[0])
     return Completed(command, returncode, tuple(tail))
+
+
+def logged(runner: ProcessRunner) -> ProcessRunner:
+    """A runner that logs every command, shell-quoted, before running it with `runner`."""
+
+    def run(command: Command, *, log_file: IO[str] | None = None, on_line: LineSink | None = None) -> Completed:
+        where = f"cd {shlex.quote(command.cwd)} && " if command.cwd else ""
+        log.debug("run: %s%s", where, command.shell_quoted())
+        completed = runner(command, log_file=log_file, on_line=on_line)
+        log.debug("exit %d: %s", completed.returncode, command.argv[0])
+        return completed
+
+    return run
 
 
 def stop_process_group(child: subprocess.Popen[str], grace: float = 5.0) -> None:

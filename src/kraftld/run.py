@@ -285,3 +285,7 @@ def _boot(image: str, request: RunRequest, options: BootOptions, out: BinaryIO) 
 
 def entry_point() -> None:
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry_point()
