@@ -49,7 +49,7 @@ def make_real(tmp_path: Path, object_bytes: bytes, archive_bytes: bytes) -> Call
         previous = ""
         for arg in args:
             if arg.startswith("-Wl,-Map="):
-                new = "-Wl,-Map=" + relocate(arg[len("-Wl,-Map="):], root)
+                new = "-Wl,-Map=" + relocate(arg[len("-Wl,-Map=") :], root)
             elif arg.startswith("-B/"):
                 new = "-B" + relocate(arg[2:], root)
             else:
@@ -81,8 +81,12 @@ def fake_unikraft(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def environ(tmp_path: Path, fake_unikraft: Path) -> dict[str, str]:
-    return {"KRAFTLD_UNIKRAFT": str(fake_unikraft), "KRAFTLD_CACHE": str(tmp_path / "cache"),
-            "HOME": str(tmp_path), "PATH": os.environ.get("PATH", "")}
+    return {
+        "KRAFTLD_UNIKRAFT": str(fake_unikraft),
+        "KRAFTLD_CACHE": str(tmp_path / "cache"),
+        "HOME": str(tmp_path),
+        "PATH": os.environ.get("PATH", ""),
+    }
 
 
 @pytest.fixture(autouse=True)

@@ -13,25 +13,38 @@ PROGRAMS = Path(__file__).parent / "programs"
 
 @dataclass(frozen=True)
 class Tools:
-    environ: dict[str, str]
+    environ: dict[str, str]  # KRAFTLD_* for the tree and cache, and PATH with `bin` first
     work: Path
+    bin: Path  # `kraftld` and `kraftld-run` of this checkout, for compilers that call them by name
 
-    def kraftld(self, args: Sequence[str], cwd: Path | None = None, env: dict[str, str] | None = None,
-                check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "kraftld", *args], cwd=cwd or self.work, env={**self.environ, **(env or {})},
-                                capture_output=True, text=True, timeout=900)
+    def kraftld(
+        self, args: Sequence[str], cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "kraftld", *args],
+            cwd=cwd or self.work,
+            env={**self.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"kraftld failed ({result.returncode}):\n{result.stderr}")
         return result
 
-    def run(self, image: Path, args: Sequence[str] = (), env: dict[str, str] | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run([sys.executable, "-m", "kraftld.run", str(image), *args], env={**self.environ, **(env or {})},
-                              capture_output=True, timeout=timeout)
+    def run(
+        self, image: Path, args: Sequence[str] = (), env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-m", "kraftld.run", str(image), *args],
+            env={**self.environ, **(env or {})},
+            capture_output=True,
+            timeout=timeout,
+        )
 
     def compile_c(self, source: Path, output: Path, *defines: str) -> Path:
-        subprocess.run(["gcc", "-c", "-O2", "-fno-pic", "-fno-stack-protector", *defines, "-o", str(output), str(source)],
-                       check=True)
+        subprocess.run(
+            ["gcc", "-c", "-O2", "-fno-pic", "-fno-stack-protector", *defines, "-o", str(output), str(source)],
+            check=True,
+        )
         return output
-
-

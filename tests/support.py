@@ -43,8 +43,9 @@ class FakeRunner:
     image_name: str = "app_qemu-x86_64"
     image_bytes: bytes = b""
 
-    def __call__(self, command: Command, *, log_file: IO[str] | None = None,
-                 on_line: Callable[[str], None] | None = None) -> Completed:
+    def __call__(
+        self, command: Command, *, log_file: IO[str] | None = None, on_line: Callable[[str], None] | None = None
+    ) -> Completed:
         self.commands.append(command)
         argv = command.argv
         if argv[0] == "gcc":
@@ -61,7 +62,9 @@ class FakeRunner:
             if on_line:
                 on_line("  LD      app_qemu-x86_64.dbg\n")
             if self.fail_build:
-                return Completed(command, 2, ("app.o: in function `main':", "undefined reference to `missing_function'"))
+                return Completed(
+                    command, 2, ("app.o: in function `main':", "undefined reference to `missing_function'")
+                )
             build = Path(next(a[2:] for a in argv if a.startswith("O=")))
             build.mkdir(parents=True, exist_ok=True)
             (build / self.image_name).write_bytes(self.image_bytes)

@@ -22,7 +22,7 @@ def run(args: list[str], environ: dict[str, str], cwd: Path, runner: FakeRunner 
 
 
 def ldflags(command_argv: tuple[str, ...]) -> list[str]:
-    (value,) = [a[len("UK_LDFLAGS="):] for a in command_argv if a.startswith("UK_LDFLAGS=")]
+    (value,) = [a[len("UK_LDFLAGS=") :] for a in command_argv if a.startswith("UK_LDFLAGS=")]
     return value.split()
 
 
@@ -32,8 +32,9 @@ def build_line(plan_text: str) -> tuple[str, ...]:
 
 
 @pytest.mark.parametrize("fixture", ["kraftkit-612/rustc-main.args", "kraftkit-612/cargo-unikraft-demo.args"])
-def test_kraftkit_612_lines_dry_run(fixture: str, make_real: Callable[[list[str]], RealLine],
-                                    environ: dict[str, str]) -> None:
+def test_kraftkit_612_lines_dry_run(
+    fixture: str, make_real: Callable[[list[str]], RealLine], environ: dict[str, str]
+) -> None:
     line = make_real(read_args(fixture))
     status, out, err = run(line.args, {**environ, "KRAFTLD_DRY_RUN": "1"}, line.cwd)
     assert (status, err) == (0, "")
@@ -45,7 +46,12 @@ def test_kraftkit_612_lines_dry_run(fixture: str, make_real: Callable[[list[str]
     assert len(staged) == len(inputs)
     assert [os.path.basename(s).split("-", 1)[1] for s in staged] == [os.path.basename(i) for i in inputs]
     assert flags[:4] == ["-Wl,--wrap=exit", "-Wl,--wrap=_exit", "-Wl,--wrap=_Exit", "-Wl,--wrap=ukplat_terminate"]
-    assert [f for f in flags if "/inputs/" not in f][4:-1] == ["-m64", "-Wl,--eh-frame-hdr", "-Wl,-z,noexecstack", "-Wl,--gc-sections"]
+    assert [f for f in flags if "/inputs/" not in f][4:-1] == [
+        "-m64",
+        "-Wl,--eh-frame-hdr",
+        "-Wl,-z,noexecstack",
+        "-Wl,--gc-sections",
+    ]
     assert "kraftld_runtime-" in flags[-1]
     assert "drop    -lgcc_s" in out and "drop    -lc" in out
     assert not (line.cwd / "main").exists(), "a dry run builds nothing"
@@ -53,11 +59,19 @@ def test_kraftkit_612_lines_dry_run(fixture: str, make_real: Callable[[list[str]
 
 @pytest.mark.parametrize(
     "fixture",
-    ["rustc/rustc196-std-debug.args", "rustc/rustc196-std-release.args", "rustc/rustc196-std-bin-b.args",
-     "rustc/rustc196-std-test-unittests.args", "rustc/rustc195-host-nostd.args", "rustc/rustc195-host-nostd-cargo.args",
-     "rustc/rustc196-std-link-arg.args"],
+    [
+        "rustc/rustc196-std-debug.args",
+        "rustc/rustc196-std-release.args",
+        "rustc/rustc196-std-bin-b.args",
+        "rustc/rustc196-std-test-unittests.args",
+        "rustc/rustc195-host-nostd.args",
+        "rustc/rustc195-host-nostd-cargo.args",
+        "rustc/rustc196-std-link-arg.args",
+    ],
 )
-def test_captured_rustc_lines_dry_run(fixture: str, make_real: Callable[[list[str]], RealLine], environ: dict[str, str]) -> None:
+def test_captured_rustc_lines_dry_run(
+    fixture: str, make_real: Callable[[list[str]], RealLine], environ: dict[str, str]
+) -> None:
     args = read_args(fixture)
     # rustc's raw-dylibs folder and the sysroot's lib folder may not exist; -L only matters to -l.
     line = make_real(args)
@@ -77,7 +91,9 @@ def test_link_with_fake_make(tmp_path: Path, environ: dict[str, str], object_byt
     defconfig, build = runner.makes()
     assert defconfig.argv[-1] == "defconfig"
     # Same N= and C= for both, or .config churns.
-    assert [a for a in defconfig.argv if a[:2] in ("N=", "C=", "O=", "A=")] == [a for a in build.argv if a[:2] in ("N=", "C=", "O=", "A=")]
+    assert [a for a in defconfig.argv if a[:2] in ("N=", "C=", "O=", "A=")] == [
+        a for a in build.argv if a[:2] in ("N=", "C=", "O=", "A=")
+    ]
     # A second link with the same configuration does not configure again.
     runner.commands.clear()
     assert run(["main.o", "-o", "app2"], environ, tmp_path, runner)[0] == 0
@@ -85,14 +101,19 @@ def test_link_with_fake_make(tmp_path: Path, environ: dict[str, str], object_byt
     assert len(runner.makes()) == 1
 
 
-def test_failed_build_shows_the_undefined_symbol_and_leaves_no_output(tmp_path: Path, environ: dict[str, str],
-                                                                     object_bytes: bytes, static_elf: bytes) -> None:
+def test_failed_build_shows_the_undefined_symbol_and_leaves_no_output(
+    tmp_path: Path, environ: dict[str, str], object_bytes: bytes, static_elf: bytes
+) -> None:
     (tmp_path / "main.o").write_bytes(object_bytes)
     (tmp_path / "app").write_text("old image")
     (tmp_path / "app.dbg").write_text("old debug image")
-    status, _, err = run(["main.o", "-o", "app"], environ, tmp_path, FakeRunner(fail_build=True, image_bytes=static_elf))
+    status, _, err = run(
+        ["main.o", "-o", "app"], environ, tmp_path, FakeRunner(fail_build=True, image_bytes=static_elf)
+    )
     assert status == 1
-    assert err.startswith("kraftld: error: the Unikraft build failed\nhint: a symbol the program uses is defined nowhere")
+    assert err.startswith(
+        "kraftld: error: the Unikraft build failed\nhint: a symbol the program uses is defined nowhere"
+    )
     assert "undefined reference to `missing_function'" in err
     assert "command: make -C" in err
     assert not (tmp_path / "app").exists() and not (tmp_path / "app.dbg").exists()
@@ -107,7 +128,9 @@ def test_dynamic_image_is_refused(tmp_path: Path, environ: dict[str, str], objec
     assert not (tmp_path / "app").exists()
 
 
-def test_input_removed_from_the_line_relinks(tmp_path: Path, environ: dict[str, str], object_bytes: bytes, static_elf: bytes) -> None:
+def test_input_removed_from_the_line_relinks(
+    tmp_path: Path, environ: dict[str, str], object_bytes: bytes, static_elf: bytes
+) -> None:
     for name in ("a.o", "b.o"):
         (tmp_path / name).write_bytes(object_bytes)
     runner = FakeRunner(image_bytes=static_elf)
@@ -123,15 +146,33 @@ def test_input_removed_from_the_line_relinks(tmp_path: Path, environ: dict[str, 
 
 @pytest.mark.parametrize(
     "name",
-    ["with space.o", "dollar$(shell touch PWNED).o", "hash#.o", "percent%.o", "colon:.o", "quote'\".o",
-     "back`tick`.o", "semi;colon|pipe.o", "new\nline.o"],
+    [
+        "with space.o",
+        "dollar$(shell touch PWNED).o",
+        "hash#.o",
+        "percent%.o",
+        "colon:.o",
+        "quote'\".o",
+        "back`tick`.o",
+        "semi;colon|pipe.o",
+        "new\nline.o",
+    ],
 )
-def test_hostile_input_names_are_staged_under_plain_names(name: str, tmp_path: Path, environ: dict[str, str],
-                                                          object_bytes: bytes) -> None:
+def test_hostile_input_names_are_staged_under_plain_names(
+    name: str, tmp_path: Path, environ: dict[str, str], object_bytes: bytes
+) -> None:
     folder = tmp_path / "odd $(dir) #1"
     folder.mkdir()
     (folder / name).write_bytes(object_bytes)
-    status, out, err = run([str(folder / name), "-o", str(folder / "out put"), ], {**environ, "KRAFTLD_DRY_RUN": "1"}, tmp_path)
+    status, out, err = run(
+        [
+            str(folder / name),
+            "-o",
+            str(folder / "out put"),
+        ],
+        {**environ, "KRAFTLD_DRY_RUN": "1"},
+        tmp_path,
+    )
     assert status == 0, err
     for word in ldflags(build_line(out)):
         assert all(c.isalnum() or c in "_./,=+:@%-" for c in word), word
@@ -151,8 +192,9 @@ def test_hostile_input_names_are_staged_under_plain_names(name: str, tmp_path: P
         (["@missing.rsp"], "response file not found"),
     ],
 )
-def test_errors_are_one_line_with_a_hint(args: list[str], message: str, tmp_path: Path, environ: dict[str, str],
-                                         object_bytes: bytes) -> None:
+def test_errors_are_one_line_with_a_hint(
+    args: list[str], message: str, tmp_path: Path, environ: dict[str, str], object_bytes: bytes
+) -> None:
     (tmp_path / "main.o").write_bytes(object_bytes)
     (tmp_path / "libx.so").write_bytes(Path("/bin/true").read_bytes()[:64].replace(b"\x02\x00>", b"\x03\x00>", 1))
     status, out, err = run(args, environ, tmp_path)
@@ -163,8 +205,9 @@ def test_errors_are_one_line_with_a_hint(args: list[str], message: str, tmp_path
     assert "Traceback" not in err
 
 
-def test_library_found_in_search_dirs(tmp_path: Path, environ: dict[str, str], object_bytes: bytes,
-                                      archive_bytes: bytes) -> None:
+def test_library_found_in_search_dirs(
+    tmp_path: Path, environ: dict[str, str], object_bytes: bytes, archive_bytes: bytes
+) -> None:
     (tmp_path / "main.o").write_bytes(object_bytes)
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib" / "libfoo.a").write_bytes(archive_bytes)
@@ -184,19 +227,25 @@ def test_version_help_and_flag_table(tmp_path: Path, environ: dict[str, str]) ->
     assert status == 0 and "-fuse-ld=" in out and "GNU ld" in out
 
 
-def test_verbose_lists_decisions_and_commands(tmp_path: Path, environ: dict[str, str], object_bytes: bytes,
-                                              static_elf: bytes) -> None:
+def test_verbose_lists_decisions_and_commands(
+    tmp_path: Path, environ: dict[str, str], object_bytes: bytes, static_elf: bytes
+) -> None:
     (tmp_path / "main.o").write_bytes(object_bytes)
-    status, _, err = run(["-v", "main.o", "-Wl,--as-needed", "-o", "app"], environ, tmp_path, FakeRunner(image_bytes=static_elf))
+    status, _, err = run(
+        ["-v", "main.o", "-Wl,--as-needed", "-o", "app"], environ, tmp_path, FakeRunner(image_bytes=static_elf)
+    )
     assert status == 0
     assert "drop    --as-needed" in err
     assert "run: make -C" in err
 
 
-def test_debug_log_shell_quotes_commands(tmp_path: Path, environ: dict[str, str], object_bytes: bytes,
-                                         static_elf: bytes) -> None:
+def test_debug_log_shell_quotes_commands(
+    tmp_path: Path, environ: dict[str, str], object_bytes: bytes, static_elf: bytes
+) -> None:
     (tmp_path / "main.o").write_bytes(object_bytes)
-    status, _, err = run(["main.o", "-o", "app"], {**environ, "KRAFTLD_LOG": "debug"}, tmp_path, FakeRunner(image_bytes=static_elf))
+    status, _, err = run(
+        ["main.o", "-o", "app"], {**environ, "KRAFTLD_LOG": "debug"}, tmp_path, FakeRunner(image_bytes=static_elf)
+    )
     assert status == 0
     (line,) = [line for line in err.splitlines() if "UK_LDFLAGS" in line]
     assert "'UK_LDFLAGS=-Wl,--wrap=exit" in line
@@ -215,7 +264,9 @@ def test_unikraft_too_old(tmp_path: Path, environ: dict[str, str], fake_unikraft
     assert status == 1 and "too old" in err and "UK_LDEPS" in err
 
 
-def test_jobserver_from_cargo_is_used(tmp_path: Path, environ: dict[str, str], object_bytes: bytes, static_elf: bytes) -> None:
+def test_jobserver_from_cargo_is_used(
+    tmp_path: Path, environ: dict[str, str], object_bytes: bytes, static_elf: bytes
+) -> None:
     (tmp_path / "main.o").write_bytes(object_bytes)
     read_fd, write_fd = os.pipe()
     try:
@@ -232,7 +283,9 @@ def test_jobserver_from_cargo_is_used(tmp_path: Path, environ: dict[str, str], o
         os.close(write_fd)
 
 
-def test_outer_make_flags_are_not_inherited(tmp_path: Path, environ: dict[str, str], object_bytes: bytes, static_elf: bytes) -> None:
+def test_outer_make_flags_are_not_inherited(
+    tmp_path: Path, environ: dict[str, str], object_bytes: bytes, static_elf: bytes
+) -> None:
     (tmp_path / "main.o").write_bytes(object_bytes)
     runner = FakeRunner(image_bytes=static_elf)
     assert run(["main.o", "-o", "app"], {**environ, "MAKEFLAGS": "--jobserver-auth=98,99"}, tmp_path, runner)[0] == 0

@@ -46,7 +46,9 @@ targets:
 def test_v06() -> None:
     kraftfile = parse_kraftfile(V06, "/app/Kraftfile")
     assert kraftfile.name == "hello world"
-    assert kraftfile.unikraft == Component("unikraft", "../unikraft", "stable", (("CONFIG_LIBUKDEBUG_PRINTK_INFO", "y"),))
+    assert kraftfile.unikraft == Component(
+        "unikraft", "../unikraft", "stable", (("CONFIG_LIBUKDEBUG_PRINTK_INFO", "y"),)
+    )
     assert kraftfile.libraries == (
         Component("musl", None, "stable", (("CONFIG_LIBMUSL_COMPLEX", "y"),)),
         Component("lwip", None, "stable"),
@@ -94,8 +96,18 @@ def test_kraftkit_keys_that_do_not_change_the_link_are_accepted() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "written"),
-    [(True, "y"), (False, "n"), ("y", "y"), ("m", "m"), (42, "42"), ("0x1000", "0x1000"), ("-1", "-1"),
-     ("ramfs", '"ramfs"'), ('"quoted"', '"quoted"'), ('a"b', '"a\\"b"')],
+    [
+        (True, "y"),
+        (False, "n"),
+        ("y", "y"),
+        ("m", "m"),
+        (42, "42"),
+        ("0x1000", "0x1000"),
+        ("-1", "-1"),
+        ("ramfs", '"ramfs"'),
+        ('"quoted"', '"quoted"'),
+        ('a"b', '"a\\"b"'),
+    ],
 )
 def test_kconfig_values(raw: object, written: str) -> None:
     assert kconfig_value(raw) == written
@@ -112,7 +124,8 @@ TWO = parse_kraftfile(V06, "/app/Kraftfile")
 
 
 @pytest.mark.parametrize(
-    ("wanted", "label"), [("qemu/x86_64", "qemu/x86_64"), ("fc", "fc/x86_64"), ("fc/x86_64", "fc/x86_64")],
+    ("wanted", "label"),
+    [("qemu/x86_64", "qemu/x86_64"), ("fc", "fc/x86_64"), ("fc/x86_64", "fc/x86_64")],
 )
 def test_select_target(wanted: str, label: str) -> None:
     assert select_target(TWO, wanted).label == label
@@ -123,8 +136,11 @@ def test_select_target(wanted: str, label: str) -> None:
     [
         (TWO, None, "several targets"),
         (TWO, "xen/x86_64", "matches none"),
-        (parse_kraftfile("targets: [qemu/x86_64, {name: qemu/x86_64, plat: fc, arch: x86_64}]\n", "/a/K"),
-         "qemu/x86_64", "matches several"),
+        (
+            parse_kraftfile("targets: [qemu/x86_64, {name: qemu/x86_64, plat: fc, arch: x86_64}]\n", "/a/K"),
+            "qemu/x86_64",
+            "matches several",
+        ),
         (parse_kraftfile("targets: [xen/x86_64]\n", "/a/K"), None, "platform 'xen'"),
         (parse_kraftfile("targets: [qemu/arm64]\n", "/a/K"), None, "architecture 'arm64'"),
     ],

@@ -37,8 +37,20 @@ RUSTC_FIXTURES = [
 ]
 
 # Nothing a hosted link asks for that would break a unikernel may reach Unikraft's link.
-NEVER_FORWARDED = {"-lgcc_s", "-lc", "--as-needed", "-Bstatic", "-Bdynamic", "-pie", "-no-pie", "-nodefaultlibs",
-                   "-fuse-ld=lld", "relro", "now", "--strip-debug"}
+NEVER_FORWARDED = {
+    "-lgcc_s",
+    "-lc",
+    "--as-needed",
+    "-Bstatic",
+    "-Bdynamic",
+    "-pie",
+    "-no-pie",
+    "-nodefaultlibs",
+    "-fuse-ld=lld",
+    "relro",
+    "now",
+    "--strip-debug",
+}
 
 
 def kept_words(items: tuple[object, ...]) -> list[str]:
@@ -69,7 +81,10 @@ def test_compiler_lines_keep_every_input_in_order(fixture: str) -> None:
     [
         ("kraftkit-612/rustc-main.args", ["-m64", "--eh-frame-hdr", "-z", "noexecstack", "--gc-sections"]),
         ("rustc/rustc196-std-release.args", ["-m64", "--eh-frame-hdr", "-z", "noexecstack", "--gc-sections", "-O1"]),
-        ("rustc/rustc196-std-link-arg.args", ["-m64", "--eh-frame-hdr", "-z", "noexecstack", "--gc-sections", "--defsym=foo=0"]),
+        (
+            "rustc/rustc196-std-link-arg.args",
+            ["-m64", "--eh-frame-hdr", "-z", "noexecstack", "--gc-sections", "--defsym=foo=0"],
+        ),
         ("rustc/rustc195-host-nostd.args", ["-m64", "--eh-frame-hdr", "-z", "noexecstack", "--gc-sections"]),
     ],
 )
@@ -102,33 +117,74 @@ def test_drops_are_explained() -> None:
 @pytest.mark.parametrize(
     ("args", "items", "output"),
     [
-        (["main.o", "util.o", "-L.", "-lfoo", "-o", "app"],
-         [InputFile("main.o"), InputFile("util.o"), LibraryRef("foo")], "app"),
+        (
+            ["main.o", "util.o", "-L.", "-lfoo", "-o", "app"],
+            [InputFile("main.o"), InputFile("util.o"), LibraryRef("foo")],
+            "app",
+        ),
         (["-oapp", "a.o", "-l", "foo", "-L", "lib"], [InputFile("a.o"), LibraryRef("foo")], "app"),
         (["a.o", "-Xlinker", "--defsym=x=1", "-o", "app"], [InputFile("a.o"), LinkerOption(("--defsym=x=1",))], "app"),
-        (["a.o", "-Xlinker", "-z", "-Xlinker", "noexecstack", "-o", "app"],
-         [InputFile("a.o"), LinkerOption(("-z", "noexecstack"))], "app"),
+        (
+            ["a.o", "-Xlinker", "-z", "-Xlinker", "noexecstack", "-o", "app"],
+            [InputFile("a.o"), LinkerOption(("-z", "noexecstack"))],
+            "app",
+        ),
         # A -Wl, group mixing kept and dropped options keeps what is kept, in order.
-        (["a.o", "-Wl,--as-needed,-z,noexecstack,-Bstatic,--gc-sections,-z,relro", "-o", "app"],
-         [InputFile("a.o"), LinkerOption(("-z", "noexecstack")), LinkerOption(("--gc-sections",))], "app"),
-        (["a.o", "-Wl,-z", "-Wl,noexecstack", "-o", "app"], [InputFile("a.o"), LinkerOption(("-z", "noexecstack"))], "app"),
+        (
+            ["a.o", "-Wl,--as-needed,-z,noexecstack,-Bstatic,--gc-sections,-z,relro", "-o", "app"],
+            [InputFile("a.o"), LinkerOption(("-z", "noexecstack")), LinkerOption(("--gc-sections",))],
+            "app",
+        ),
+        (
+            ["a.o", "-Wl,-z", "-Wl,noexecstack", "-o", "app"],
+            [InputFile("a.o"), LinkerOption(("-z", "noexecstack"))],
+            "app",
+        ),
         (["a.o", "-l:libx.a", "-o", "app"], [InputFile("a.o"), LibraryRef("libx.a", verbatim=True)], "app"),
         (["-T", "extra.ld", "a.o", "-o", "app"], [LinkerScript("extra.ld"), InputFile("a.o")], "app"),
         (["-Tscript.ld", "a.o", "-o", "app"], [LinkerScript("script.ld"), InputFile("a.o")], "app"),
-        (["-Wl,--start-group", "liba.a", "libb.a", "-Wl,--end-group", "-o", "app"],
-         [LinkerOption(("--start-group",)), InputFile("liba.a"), InputFile("libb.a"), LinkerOption(("--end-group",))], "app"),
-        (["-Wl,--whole-archive", "liba.a", "-Wl,--no-whole-archive", "-o", "app"],
-         [LinkerOption(("--whole-archive",)), InputFile("liba.a"), LinkerOption(("--no-whole-archive",))], "app"),
-        (["-Wl,-(", "a.a", "-Wl,-)", "-o", "app"], [LinkerOption(("-(",)), InputFile("a.a"), LinkerOption(("-)",))], "app"),
+        (
+            ["-Wl,--start-group", "liba.a", "libb.a", "-Wl,--end-group", "-o", "app"],
+            [
+                LinkerOption(("--start-group",)),
+                InputFile("liba.a"),
+                InputFile("libb.a"),
+                LinkerOption(("--end-group",)),
+            ],
+            "app",
+        ),
+        (
+            ["-Wl,--whole-archive", "liba.a", "-Wl,--no-whole-archive", "-o", "app"],
+            [LinkerOption(("--whole-archive",)), InputFile("liba.a"), LinkerOption(("--no-whole-archive",))],
+            "app",
+        ),
+        (
+            ["-Wl,-(", "a.a", "-Wl,-)", "-o", "app"],
+            [LinkerOption(("-(",)), InputFile("a.a"), LinkerOption(("-)",))],
+            "app",
+        ),
         (["a.o", "-Wl,-o,out"], [InputFile("a.o")], "out"),
         (["a.o", "-Wl,-gc-sections", "-o", "x"], [InputFile("a.o"), LinkerOption(("-gc-sections",))], "x"),
         (["a.o", "-lm", "-lpthread", "-lgcc", "-o", "x"], [InputFile("a.o"), LinkerOption(("-lgcc",))], "x"),
         (["a.o", "-Wl,-Map,out.map", "-o", "x"], [InputFile("a.o"), LinkerOutputFile("-Map", "out.map")], "x"),
-        (["a.o", "-O2", "-g", "-flto", "-march=native", "-o", "x"],
-         [InputFile("a.o"), DriverFlag(("-O2",)), DriverFlag(("-g",)), DriverFlag(("-flto",)), DriverFlag(("-march=native",))], "x"),
+        (
+            ["a.o", "-O2", "-g", "-flto", "-march=native", "-o", "x"],
+            [
+                InputFile("a.o"),
+                DriverFlag(("-O2",)),
+                DriverFlag(("-g",)),
+                DriverFlag(("-flto",)),
+                DriverFlag(("-march=native",)),
+            ],
+            "x",
+        ),
         (["a.o", "-Wall", "-I", "inc", "-DX=1", "-static", "-pthread", "-s", "-o", "x"], [InputFile("a.o")], "x"),
         (["a.o", "-u", "sym", "-o", "x"], [InputFile("a.o"), DriverFlag(("-u", "sym"))], "x"),
-        (["a.o", "-Wl,--unknown-to-kraftld", "-o", "x"], [InputFile("a.o"), LinkerOption(("--unknown-to-kraftld",))], "x"),
+        (
+            ["a.o", "-Wl,--unknown-to-kraftld", "-o", "x"],
+            [InputFile("a.o"), LinkerOption(("--unknown-to-kraftld",))],
+            "x",
+        ),
         (["a.o", "x.ld", "-o", "x"], [InputFile("a.o"), InputFile("x.ld")], "x"),
     ],
 )
@@ -173,7 +229,12 @@ def test_rejects(args: list[str], message: str) -> None:
 
 @pytest.mark.parametrize(
     ("args", "request_"),
-    [(["--version"], Request.VERSION), (["--help"], Request.HELP), (["-h"], Request.HELP), (["a.o", "-o", "x"], Request.LINK)],
+    [
+        (["--version"], Request.VERSION),
+        (["--help"], Request.HELP),
+        (["-h"], Request.HELP),
+        (["a.o", "-o", "x"], Request.LINK),
+    ],
 )
 def test_requests(args: list[str], request_: Request) -> None:
     assert parse_link_line(args).request is request_
@@ -185,4 +246,11 @@ def test_verbose() -> None:
 
 def test_decisions_follow_the_line() -> None:
     line = parse_link_line(["-m64", "a.o", "-Wl,--as-needed", "-no-pie", "b.o", "-o", "x"])
-    assert [d.argument.split(" (")[0] for d in line.decisions] == ["-m64", "a.o", "--as-needed", "-no-pie", "b.o", "-o x"]
+    assert [d.argument.split(" (")[0] for d in line.decisions] == [
+        "-m64",
+        "a.o",
+        "--as-needed",
+        "-no-pie",
+        "b.o",
+        "-o x",
+    ]

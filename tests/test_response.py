@@ -22,7 +22,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "rustc"
         ("a\\ b c\\\\d", ["a b", "c\\d"]),
         ("dir\\ with\\ space/x.o\nback\\\\slash\\ dir/y.o", ["dir with space/x.o", "back\\slash dir/y.o"]),
         ("'it''s'", ["its"]),
-        ("\"a\\\"b\"", ['a"b']),
+        ('"a\\"b"', ['a"b']),
         ("'a\\'b'", ["a'b"]),  # libiberty honours the backslash inside single quotes too
         ("''", [""]),
         ("", []),
@@ -52,7 +52,9 @@ def test_expands_in_place_and_nested(tmp_path: Path) -> None:
     assert expand_response_files(["x", f"@{outer}", "y"]) == ["x", "a", "b", "c", "d", "y"]
 
 
-def test_relative_response_file_is_found_from_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_response_file_is_found_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "args").write_text("-o out")
     monkeypatch.chdir(tmp_path)
     assert expand_response_files(["@args"]) == ["-o", "out"]

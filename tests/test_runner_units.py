@@ -61,8 +61,15 @@ def test_console_filter_every_split_point() -> None:
 
 @pytest.mark.parametrize(
     ("arg", "quoted"),
-    [("a", "'a'"), ("b c", "'b c'"), ('d"e', "'d\"e'"), ("it's", '"it\'s"'), ('x\'y"z\\', '"x\'y\\"z\\\\"'),
-     ("$HOME", "'$HOME'"), ("--", "'--'")],
+    [
+        ("a", "'a'"),
+        ("b c", "'b c'"),
+        ('d"e', "'d\"e'"),
+        ("it's", '"it\'s"'),
+        ("x'y\"z\\", '"x\'y\\"z\\\\"'),
+        ("$HOME", "'$HOME'"),
+        ("--", "'--'"),
+    ],
 )
 def test_quote_argument(arg: str, quoted: str) -> None:
     assert quote_argument(arg) == quoted
@@ -70,8 +77,9 @@ def test_quote_argument(arg: str, quoted: str) -> None:
 
 def test_kernel_command_line_puts_a_parameter_before_the_separator() -> None:
     line = kernel_command_line(["a", "b c"], [1, 2, 3, 0xFFFFFFFFFFFFFFFF])
-    assert line == ("kraftld.seed=[0x0000000000000001 0x0000000000000002 0x0000000000000003 0xffffffffffffffff] "
-                    "-- 'a' 'b c'")
+    assert line == (
+        "kraftld.seed=[0x0000000000000001 0x0000000000000002 0x0000000000000003 0xffffffffffffffff] -- 'a' 'b c'"
+    )
 
 
 def test_qemu_command() -> None:
@@ -109,8 +117,10 @@ def test_interpret(code: int, reported: int | None, timed_out: bool, ending: End
 
 
 def test_run_arguments() -> None:
-    request = parse_run_args(["--memory", "1G", "--timeout", "5", "--qemu-arg", "-smp", "img", "-v", "--memory"],
-                             {"KRAFTLD_QEMU_ARGS": "-s 'a b'", "KRAFTLD_QEMU": "/opt/qemu"})
+    request = parse_run_args(
+        ["--memory", "1G", "--timeout", "5", "--qemu-arg", "-smp", "img", "-v", "--memory"],
+        {"KRAFTLD_QEMU_ARGS": "-s 'a b'", "KRAFTLD_QEMU": "/opt/qemu"},
+    )
     assert isinstance(request, RunRequest)
     assert request.image == "img"
     assert request.args == ("-v", "--memory")
@@ -127,9 +137,14 @@ def test_run_arguments() -> None:
 
 @pytest.mark.parametrize(
     ("argv", "environ", "message"),
-    [([], {}, "no image"), (["--bogus", "img"], {}, "unknown option"), (["--memory"], {}, "needs a value"),
-     (["img"], {"KRAFTLD_MEMORY": "lots"}, "not a size"), (["img"], {"KRAFTLD_RUN_TIMEOUT": "soon"}, "not a number"),
-     (["img"], {"KRAFTLD_RUN_TIMEOUT": "-1"}, "more than 0")],
+    [
+        ([], {}, "no image"),
+        (["--bogus", "img"], {}, "unknown option"),
+        (["--memory"], {}, "needs a value"),
+        (["img"], {"KRAFTLD_MEMORY": "lots"}, "not a size"),
+        (["img"], {"KRAFTLD_RUN_TIMEOUT": "soon"}, "not a number"),
+        (["img"], {"KRAFTLD_RUN_TIMEOUT": "-1"}, "more than 0"),
+    ],
 )
 def test_run_argument_errors(argv: list[str], environ: dict[str, str], message: str) -> None:
     with pytest.raises(RunError, match=message):

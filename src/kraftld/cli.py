@@ -53,9 +53,15 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Terminated()
 
 
-def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None,
-         cwd: str | None = None, runner: ProcessRunner = run_process,
-         stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    runner: ProcessRunner = run_process,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     env = os.environ if environ is None else environ
     out = stdout or sys.stdout
@@ -91,8 +97,9 @@ def _restore_sigterm(previous: object) -> None:
         signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]
 
 
-def _link(args: list[str], environ: Mapping[str, str], cwd: str, runner: ProcessRunner,
-          out: TextIO, err: TextIO) -> int:
+def _link(
+    args: list[str], environ: Mapping[str, str], cwd: str, runner: ProcessRunner, out: TextIO, err: TextIO
+) -> int:
     settings = Settings.from_environ(environ)
     line = parse_link_line(expand_response_files(args))
     if line.request is Request.VERSION or (line.verbose and not line.items and line.output is None):
@@ -110,13 +117,17 @@ def _link(args: list[str], environ: Mapping[str, str], cwd: str, runner: Process
             out.write(describe_plan(plan, probed, line))
             return 0
         progress = terminal_progress()
-        result = execute(plan, runner, progress, notify=lambda m: err.write(f"kraftld: {m}\n"))
+        result = execute(plan, runner, progress, notify=lambda message: _say(err, message))
     except BaseException:
         if line.output is not None and not settings.dry_run:
             _remove_output(os.path.join(cwd, line.output))
         raise
     logging.getLogger("kraftld").info("wrote %s and %s", result.image, result.debug_image)
     return 0
+
+
+def _say(err: TextIO, message: str) -> None:
+    err.write(f"kraftld: {message}\n")
 
 
 def _remove_output(output: str) -> None:
@@ -147,7 +158,8 @@ def describe_plan(plan: LinkPlan, probed: Probed, line: LinkLine) -> str:
     lines = [
         "kraftld dry run: nothing is built",
         f"kraftfile: {probed.kraftfile.path or '(none: the embedded default)'}",
-        f"unikraft: {config.unikraft.path} (version {probed.unikraft_version}, commit {config.unikraft.commit or 'not a git checkout'})",
+        f"unikraft: {config.unikraft.path} (version {probed.unikraft_version}, "
+        f"commit {config.unikraft.commit or 'not a git checkout'})",
         "libraries: " + (", ".join(f"{lib.name} at {lib.path}" for lib in config.libraries) or "none"),
         f"target: {config.target.label}",
         f"cache folder: {plan.entry}",
@@ -163,7 +175,10 @@ def describe_plan(plan: LinkPlan, probed: Probed, line: LinkLine) -> str:
         lines.append("archives placed in the build instead of downloads:")
         lines.extend(f"  {source} -> {destination}" for source, destination in plan.preseeded)
     extra_env = {k: v for k, v in (plan.build_command.env or {}).items() if k == "MAKEFLAGS"}
-    lines.append("make environment: " + (" ".join(f"{k}={v}" for k, v in extra_env.items()) or "kraftld's own, without MAKEFLAGS"))
+    lines.append(
+        "make environment: "
+        + (" ".join(f"{k}={v}" for k, v in extra_env.items()) or "kraftld's own, without MAKEFLAGS")
+    )
     lines.append("commands:")
     lines.append(f"  {plan.runtime.compile_command.shell_quoted()}   (once per cache)")
     lines.append(f"  {plan.defconfig_command.shell_quoted()}   (when the options change)")

@@ -50,7 +50,7 @@ def _undecided_tail(data: bytes) -> int:
     if start != -1:
         tail = data[start:]
         if MARKER_PREFIX.startswith(tail) or (
-            tail.startswith(MARKER_PREFIX) and re.fullmatch(rb"-?[0-9]{0,11}", tail[len(MARKER_PREFIX):])
+            tail.startswith(MARKER_PREFIX) and re.fullmatch(rb"-?[0-9]{0,11}", tail[len(MARKER_PREFIX) :])
         ):
             return len(tail)
     return 1 if data.endswith(b"\r") else 0

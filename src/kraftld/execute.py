@@ -46,8 +46,9 @@ class Progress:
     def finish(self) -> None: ...
 
 
-def execute(plan: LinkPlan, runner: ProcessRunner, progress: Progress | None = None,
-            notify: Notify | None = None) -> LinkResult:
+def execute(
+    plan: LinkPlan, runner: ProcessRunner, progress: Progress | None = None, notify: Notify | None = None
+) -> LinkResult:
     try:
         os.makedirs(plan.entry, exist_ok=True)
         with _locked(plan.lock_path, notify):
@@ -195,14 +196,18 @@ def _build(plan: LinkPlan, runner: ProcessRunner, progress: Progress) -> None:
 def _build_hint(completed: Completed) -> str:
     text = "\n".join(completed.tail)
     if "undefined reference" in text:
-        return "a symbol the program uses is defined nowhere in the unikernel: enable the Unikraft library that provides it, or link the archive that does"
+        return (
+            "a symbol the program uses is defined nowhere in the unikernel: enable the Unikraft "
+            "library that provides it, or link the archive that does"
+        )
     if "No space left on device" in text:
         return "the disk holding the cache is full: free space or point KRAFTLD_CACHE elsewhere"
     return "the build log's tail is below; the full log names the failing step"
 
 
-def _run_logged(plan: LinkPlan, runner: ProcessRunner, command: Command,
-                on_line: Callable[[str], None] | None) -> Completed:
+def _run_logged(
+    plan: LinkPlan, runner: ProcessRunner, command: Command, on_line: Callable[[str], None] | None
+) -> Completed:
     with open(plan.log_path, "a", encoding="utf-8", errors="replace") as log_file:
         log_file.write(f"$ {command.shell_quoted()}\n")
         log_file.flush()
@@ -230,7 +235,9 @@ def check_static(path: str) -> None:
     try:
         marks = dynamic_linking_marks(data)
     except ValueError as error:
-        raise ImageError(f"the build's image {path} is not a usable ELF file ({error})", "report this as a bug") from None
+        raise ImageError(
+            f"the build's image {path} is not a usable ELF file ({error})", "report this as a bug"
+        ) from None
     if marks:
         raise ImageError(
             f"the image {path} is not static: it has {', '.join(marks)}",

@@ -76,14 +76,8 @@ _WHY_FREESTANDING = "Unikraft's link is already -nostdlib; its libc is a Unikraf
 _WHY_PIE = "Unikraft decides position independence itself (CONFIG_OPTIMIZE_PIE)"
 _WHY_LLD = "Unikraft's -dT linker scripts need GNU ld; lld (and rustc's gcc-ld shim) cannot link them"
 _WHY_COMPILE = "a compile-time flag; at link time gcc ignores it too"
-_WHY_STRIP = (
-    "Unikraft strips the bootable image itself; the .dbg beside it is the unstripped copy a "
-    "debugger needs"
-)
-_WHY_ENTRY = (
-    "a unikernel's entry point is Unikraft's boot code, which calls main; a program cannot "
-    "choose another"
-)
+_WHY_STRIP = "Unikraft strips the bootable image itself; the .dbg beside it is the unstripped copy a debugger needs"
+_WHY_ENTRY = "a unikernel's entry point is Unikraft's boot code, which calls main; a program cannot choose another"
 _WHY_SHARED = "a shared object cannot be booted: a unikernel is one static image"
 _WHY_DYNAMIC = "shapes dynamic loading or the dynamic symbol table, which a unikernel does not have"
 _WHY_ORDERED = "order-sensitive archive handling: kept in place"
@@ -180,7 +174,9 @@ LINKER_RULES: dict[str, FlagRule] = _rules(
     FlagRule("-dy", F, DROP, "kraftld resolves every -l to a static archive itself; nothing links dynamically"),
     FlagRule("-static", F, DROP, _WHY_STATIC),
     FlagRule("-non_shared", F, DROP, _WHY_STATIC),
-    FlagRule("-call_shared", F, DROP, "kraftld resolves every -l to a static archive itself; nothing links dynamically"),
+    FlagRule(
+        "-call_shared", F, DROP, "kraftld resolves every -l to a static archive itself; nothing links dynamically"
+    ),
     FlagRule("--eh-frame-hdr", F, FWD, "Unikraft's linker scripts place .eh_frame_hdr, which unwinders use"),
     FlagRule("-O", J, FWD, "optimises the link's output; harmless"),
     FlagRule("--gc-sections", F, FWD, "drops unreferenced sections; Unikraft's scripts KEEP what boot needs"),

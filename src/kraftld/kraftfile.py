@@ -165,13 +165,17 @@ def _target(value: Any, path: str) -> Target:
             f"{path}: a target has unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}",
             "a target takes name, plat (or platform), arch (or architecture) and kconfig",
         )
-    plat = value.get("plat") or value.get("platform")
-    arch = value.get("arch") or value.get("architecture")
-    if not plat or not arch:
+    plat_value = value.get("plat") or value.get("platform")
+    arch_value = value.get("arch") or value.get("architecture")
+    if not plat_value or not arch_value:
         raise ConfigError(f"{path}: a target needs plat and arch", "write e.g. {plat: qemu, arch: x86_64}")
     name = value.get("name")
-    return Target(str(plat), str(arch), None if name is None else str(name),
-                  parse_kconfig(value.get("kconfig"), f"{path}: target kconfig"))
+    return Target(
+        str(plat_value),
+        str(arch_value),
+        None if name is None else str(name),
+        parse_kconfig(value.get("kconfig"), f"{path}: target kconfig"),
+    )
 
 
 def parse_kconfig(value: Any, where: str) -> tuple[tuple[str, str], ...]:

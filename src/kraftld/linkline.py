@@ -165,9 +165,7 @@ def _take_value(rule: FlagRule, arg: str, rest: Iterator[str]) -> tuple[str, tup
     try:
         value = next(rest)
     except StopIteration:
-        raise UsageError(
-            f"{arg} needs a value and none follows", f"put the value after {arg}"
-        ) from None
+        raise UsageError(f"{arg} needs a value and none follows", f"put the value after {arg}") from None
     return value, (arg, value)
 
 
@@ -284,9 +282,7 @@ def _shown(text: str, entry: _LinkerWord) -> str:
     return text if entry.origin in (text, entry.word) else f"{text} (from {entry.origin})"
 
 
-def _apply_linker_rule(
-    rule: FlagRule, word: str, value: str, shown: str, state: _State, items: list[LinkItem]
-) -> None:
+def _apply_linker_rule(rule: FlagRule, word: str, value: str, shown: str, state: _State, items: list[LinkItem]) -> None:
     role = rule.role
     if role is Role.OUTPUT:
         state.set_output(value, shown)

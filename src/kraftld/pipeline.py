@@ -64,11 +64,19 @@ def make_setup(environ: Mapping[str, str]) -> MakeSetup:
     return MakeSetup(base, jobs, flags, fds)
 
 
-def plan_from_line(line: LinkLine, settings: Settings, environ: Mapping[str, str], cwd: str,
-                   runner: ProcessRunner) -> tuple[LinkPlan, Probed]:
+def plan_from_line(
+    line: LinkLine, settings: Settings, environ: Mapping[str, str], cwd: str, runner: ProcessRunner
+) -> tuple[LinkPlan, Probed]:
     link = resolve_link(line, cwd)
     probed = probe_config(load_app_kraftfile(cwd), settings, runner, clone=not settings.dry_run)
     archives = os.path.join(settings.sources, "archives") if settings.sources else None
-    plan = plan_link(link, probed.config, settings.cache, plan_runtime(settings.cache), make_setup(environ),
-                     params_source(), archives)
+    plan = plan_link(
+        link,
+        probed.config,
+        settings.cache,
+        plan_runtime(settings.cache),
+        make_setup(environ),
+        params_source(),
+        archives,
+    )
     return plan, probed

@@ -102,12 +102,29 @@ def staged_name(index: int, path: str) -> str:
     return f"{index:04d}-{base}"
 
 
-def plan_link(link: ResolvedLink, config: BuildConfig, cache: str, runtime: RuntimeObject,
-              make: MakeSetup, params_source: str, archives: str | None = None) -> LinkPlan:
-    check_plain_path(cache, "the cache folder", "set KRAFTLD_CACHE to a folder whose path has only letters, digits and ./_-+@")
-    check_plain_path(config.unikraft.path, "the Unikraft tree's path", "move or link the tree to a path with only letters, digits and ./_-+@")
+def plan_link(
+    link: ResolvedLink,
+    config: BuildConfig,
+    cache: str,
+    runtime: RuntimeObject,
+    make: MakeSetup,
+    params_source: str,
+    archives: str | None = None,
+) -> LinkPlan:
+    check_plain_path(
+        cache, "the cache folder", "set KRAFTLD_CACHE to a folder whose path has only letters, digits and ./_-+@"
+    )
+    check_plain_path(
+        config.unikraft.path,
+        "the Unikraft tree's path",
+        "move or link the tree to a path with only letters, digits and ./_-+@",
+    )
     for library in config.libraries:
-        check_plain_path(library.path, f"library {library.name}'s path", "move or link the library to a path with only letters, digits and ./_-+@")
+        check_plain_path(
+            library.path,
+            f"library {library.name}'s path",
+            "move or link the library to a path with only letters, digits and ./_-+@",
+        )
 
     entry = os.path.join(cache, "builds", config.key)
     app_dir = os.path.join(entry, "app")
@@ -160,10 +177,14 @@ def plan_link(link: ResolvedLink, config: BuildConfig, cache: str, runtime: Runt
         env=environ,
         pass_fds=pass_fds,
     )
-    preseeded = tuple(
-        (os.path.join(archives, d.filename), os.path.join(build_dir, d.folder, d.filename))
-        for d in config.downloads
-    ) if archives else ()
+    preseeded = (
+        tuple(
+            (os.path.join(archives, d.filename), os.path.join(build_dir, d.folder, d.filename))
+            for d in config.downloads
+        )
+        if archives
+        else ()
+    )
     return LinkPlan(
         config=config,
         entry=entry,
@@ -196,7 +217,8 @@ def _check_plain(word: str, shown: str) -> None:
     if not _PLAIN_WORD.match(word):
         raise UsageError(
             f"{shown!r} has characters that cannot pass safely through Unikraft's make and shell",
-            "only input files may have such names (kraftld stages them); keep option values to letters, digits and ./_,=+:@%-",
+            "only input files may have such names (kraftld stages them); "
+            "keep option values to letters, digits and ./_,=+:@%-",
         )
 
 

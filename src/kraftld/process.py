@@ -8,6 +8,7 @@ make and all its compilers, and a terminal's Ctrl-C reaches kraftld alone, which
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
@@ -45,12 +46,12 @@ LineSink = Callable[[str], None]
 
 
 class ProcessRunner(Protocol):
-    def __call__(self, command: Command, *, log_file: IO[str] | None = None,
-                 on_line: LineSink | None = None) -> Completed: ...
+    def __call__(
+        self, command: Command, *, log_file: IO[str] | None = None, on_line: LineSink | None = None
+    ) -> Completed: ...
 
 
-def run_process(command: Command, *, log_file: IO[str] | None = None,
-                on_line: LineSink | None = None) -> Completed:
+def run_process(command: Command, *, log_file: IO[str] | None = None, on_line: LineSink | None = None) -> Completed:
     """Run a command to completion, its stdout and stderr merged, into `log_file` and `on_line`."""
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     try:
@@ -96,13 +97,11 @@ def logged(runner: ProcessRunner) -> ProcessRunner:
     return run
 
 
-def stop_process_group(child: subprocess.Popen[str], grace: float = 5.0) -> None:
+def stop_process_group(child: subprocess.Popen[str] | subprocess.Popen[bytes], grace: float = 5.0) -> None:
     """Stop a child and everything it started: SIGTERM to its group, SIGKILL if it lingers."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, sig)
-        except ProcessLookupError:
-            pass
         try:
             child.wait(timeout=grace)
             return
@@ -132,7 +131,7 @@ def jobserver(environ: Mapping[str, str]) -> tuple[dict[str, str], tuple[int, ..
         for prefix in ("--jobserver-auth=", "--jobserver-fds="):
             if not word.startswith(prefix):
                 continue
-            value = word[len(prefix):]
+            value = word[len(prefix) :]
             if value.startswith("fifo:"):
                 return {"MAKEFLAGS": flags}, ()
             try:

@@ -58,20 +58,31 @@ def kernel_command_line(program_args: Sequence[str], seed: Sequence[int]) -> str
     return " ".join([words, "--", *(quote_argument(a) for a in program_args)])
 
 
-def qemu_command(image: str, program_args: Sequence[str], options: BootOptions,
-                 seed: Sequence[int]) -> tuple[str, ...]:
+def qemu_command(image: str, program_args: Sequence[str], options: BootOptions, seed: Sequence[int]) -> tuple[str, ...]:
     # -cpu max under TCG offers RDRAND, backed by the host's randomness; under KVM, the host's CPU.
     cpu = "host" if options.accel is Accel.KVM else "max"
     return (
         options.qemu,
-        "-machine", f"accel={options.accel.value}",
-        "-cpu", cpu,
-        "-m", options.memory,
-        "-nodefaults", "-display", "none", "-vga", "none", "-no-reboot",
-        "-serial", "stdio",
-        "-device", "isa-debug-exit,iobase=0x501,iosize=2",
-        "-kernel", image,
-        "-append", kernel_command_line(program_args, seed),
+        "-machine",
+        f"accel={options.accel.value}",
+        "-cpu",
+        cpu,
+        "-m",
+        options.memory,
+        "-nodefaults",
+        "-display",
+        "none",
+        "-vga",
+        "none",
+        "-no-reboot",
+        "-serial",
+        "stdio",
+        "-device",
+        "isa-debug-exit,iobase=0x501,iosize=2",
+        "-kernel",
+        image,
+        "-append",
+        kernel_command_line(program_args, seed),
         *options.extra_args,
     )
 

@@ -105,9 +105,7 @@ def _read_head(path: str, shown: str) -> FileInfo:
 def _input(original: str, cwd: str, shown: str) -> StagedFile:
     path = os.path.normpath(os.path.join(cwd, original))
     if original.endswith(SOURCE_SUFFIXES):
-        raise InputError(
-            f"{shown} is a source file", "kraftld links; compile it to an object with your compiler first"
-        )
+        raise InputError(f"{shown} is a source file", "kraftld links; compile it to an object with your compiler first")
     info = _read_head(path, shown)
     _check_kind(info, shown)
     return StagedFile(path, original, info.kind)

@@ -76,9 +76,7 @@ def expand_response_files(argv: Sequence[str], read: ReadBytes = _read_file) -> 
     return expanded
 
 
-def _expand_into(
-    out: list[str], args: Sequence[str], read: ReadBytes, chain: tuple[str, ...]
-) -> None:
+def _expand_into(out: list[str], args: Sequence[str], read: ReadBytes, chain: tuple[str, ...]) -> None:
     for arg in args:
         if not arg.startswith("@") or arg == "@":
             out.append(arg)
@@ -108,9 +106,7 @@ def _load(path: str, read: ReadBytes) -> list[str]:
             "the compiler writes @files only for the duration of the link; check the path",
         ) from None
     except IsADirectoryError:
-        raise ResponseFileError(
-            f"response file is a directory: @{path}", "name a file after the @"
-        ) from None
+        raise ResponseFileError(f"response file is a directory: @{path}", "name a file after the @") from None
     except OSError as error:
         raise ResponseFileError(
             f"cannot read response file @{path}: {error.strerror}",

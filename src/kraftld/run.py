@@ -104,8 +104,9 @@ def parse_run_args(argv: Sequence[str], environ: Mapping[str, str]) -> RunReques
     return RunRequest(
         image=rest[0],
         args=tuple(rest[1:]),
-        options=BootOptions(qemu=environ.get("KRAFTLD_QEMU") or "qemu-system-x86_64", memory=memory,
-                            extra_args=tuple(extra)),
+        options=BootOptions(
+            qemu=environ.get("KRAFTLD_QEMU") or "qemu-system-x86_64", memory=memory, extra_args=tuple(extra)
+        ),
         timeout=_timeout(timeout_text),
         verbose=verbose,
     )
@@ -117,14 +118,21 @@ def _timeout(text: str) -> float | None:
     try:
         value = float(text)
     except ValueError:
-        raise RunError(f"timeout {text!r} is not a number of seconds", "set KRAFTLD_RUN_TIMEOUT=30, for example") from None
+        raise RunError(
+            f"timeout {text!r} is not a number of seconds", "set KRAFTLD_RUN_TIMEOUT=30, for example"
+        ) from None
     if value <= 0:
         raise RunError(f"timeout {text!r} must be more than 0 seconds", "leave it unset for no timeout")
     return value
 
 
-def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None,
-         stdout: BinaryIO | None = None, stderr: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    stdout: BinaryIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
     env = os.environ if environ is None else environ
     out = stdout or sys.stdout.buffer
     err = stderr or sys.stderr
@@ -225,11 +233,19 @@ def _boot(image: str, request: RunRequest, options: BootOptions, out: BinaryIO) 
     try:
         # Run from the image's folder so the kernel path, argv[0], is just the image's name.
         qemu = subprocess.Popen(
-            command, cwd=os.path.dirname(image), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True, preexec_fn=_die_with_parent,
+            command,
+            cwd=os.path.dirname(image),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
     except FileNotFoundError:
-        raise RunError(f"QEMU not found: {options.qemu}", "install it (Debian: apt-get install qemu-system-x86) or set KRAFTLD_QEMU") from None
+        raise RunError(
+            f"QEMU not found: {options.qemu}",
+            "install it (Debian: apt-get install qemu-system-x86) or set KRAFTLD_QEMU",
+        ) from None
     console = ConsoleFilter()
     qemu_messages = bytearray()
     wrote = False
@@ -260,7 +276,11 @@ def _boot(image: str, request: RunRequest, options: BootOptions, out: BinaryIO) 
                             out.flush()
                     else:
                         qemu_messages += chunk
-                        if options.accel is Accel.KVM and not wrote and kvm.shows_kvm_failure(qemu_messages.decode(errors="replace")):
+                        if (
+                            options.accel is Accel.KVM
+                            and not wrote
+                            and kvm.shows_kvm_failure(qemu_messages.decode(errors="replace"))
+                        ):
                             stop_process_group(qemu)
                             return Outcome(Ending.QEMU_FAILED, RUNNER_FAILURE_STATUS, None), True
         if timed_out:

@@ -19,8 +19,17 @@ SOURCE_NAME = "kraftld_runtime.c"
 # Freestanding kernel code: no red zone (interrupts share the stack), no SSE registers, no
 # position independence (Unikraft links at a fixed address), no stack protector runtime.
 COMPILE_FLAGS = (
-    "-c", "-O2", "-std=gnu11", "-ffreestanding", "-fno-pic", "-fno-pie", "-mno-red-zone",
-    "-mgeneral-regs-only", "-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-Wall",
+    "-c",
+    "-O2",
+    "-std=gnu11",
+    "-ffreestanding",
+    "-fno-pic",
+    "-fno-pie",
+    "-mno-red-zone",
+    "-mgeneral-regs-only",
+    "-fno-stack-protector",
+    "-fno-asynchronous-unwind-tables",
+    "-Wall",
     "-Werror",
 )
 

@@ -7,6 +7,7 @@ Kraftfile's, or unikraft/<name> on GitHub), cloned once into the cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -46,15 +47,18 @@ def is_url(text: str) -> bool:
     return "://" in text or text.startswith("git@")
 
 
-def locate(component: Component, settings: Settings, kraftfile_folder: str | None,
-           runner: ProcessRunner, *, clone: bool) -> str:
+def locate(
+    component: Component, settings: Settings, kraftfile_folder: str | None, runner: ProcessRunner, *, clone: bool
+) -> str:
     """The folder of a component's source. With `clone` false (a dry run), nothing is fetched."""
     if component.name == "unikraft" and settings.unikraft:
         return _existing(settings.unikraft, "KRAFTLD_UNIKRAFT")
     source = component.source
     if source and not is_url(source):
         base = kraftfile_folder or os.getcwd()
-        return _existing(os.path.normpath(os.path.join(base, os.path.expanduser(source))), f"the Kraftfile's {component.name} source")
+        return _existing(
+            os.path.normpath(os.path.join(base, os.path.expanduser(source))), f"the Kraftfile's {component.name} source"
+        )
     if settings.sources:
         return _existing(os.path.join(settings.sources, repo_name(component)), "KRAFTLD_SOURCES")
     url = source or DEFAULT_ORIGINS.format(repo=repo_name(component))
@@ -88,10 +92,8 @@ def _clone(component: Component, url: str, settings: Settings, runner: ProcessRu
             "without network, set KRAFTLD_SOURCES to an offline mirror or KRAFTLD_UNIKRAFT to a tree",
             details=describe_failure(completed),
         )
-    try:
+    with contextlib.suppress(OSError):  # another link cloned it first; theirs is as good
         os.rename(partial, target)
-    except OSError:
-        pass  # another link cloned it first; theirs is as good
     return target
 
 
@@ -108,8 +110,11 @@ def git_commit(path: str, runner: ProcessRunner) -> str | None:
 def check_unikraft_tree(path: str) -> str:
     """Check that `path` is a Unikraft tree new enough for kraftld; return its version."""
     makefile = os.path.join(path, "Makefile")
-    if not os.path.isfile(makefile) or not os.path.isfile(os.path.join(path, "Config.uk")) \
-            or not os.path.isdir(os.path.join(path, "support", "build")):
+    if (
+        not os.path.isfile(makefile)
+        or not os.path.isfile(os.path.join(path, "Config.uk"))
+        or not os.path.isdir(os.path.join(path, "support", "build"))
+    ):
         raise SourceError(
             f"not a Unikraft tree: {path}",
             "point KRAFTLD_UNIKRAFT at a checkout of github.com/unikraft/unikraft",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,9 +43,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def tools(tmp_path_factory: pytest.TempPathFactory) -> Tools:
     work = tmp_path_factory.mktemp("real")
     cache = os.environ.get("KRAFTLD_TEST_CACHE") or str(work / "cache")
+    bin_dir = work / "bin"
+    bin_dir.mkdir()
+    for name, module in (("kraftld", "kraftld"), ("kraftld-run", "kraftld.run")):
+        script = bin_dir / name
+        script.write_text(f'#!/bin/sh\nexec {sys.executable} -m {module} "$@"\n')
+        script.chmod(0o755)
     environ = {k: v for k, v in os.environ.items() if not k.startswith("KRAFTLD_")}
-    environ.update({"KRAFTLD_UNIKRAFT": unikraft_tree() or "", "KRAFTLD_CACHE": cache})
-    return Tools(environ, work)
+    environ.update(
+        {
+            "KRAFTLD_UNIKRAFT": unikraft_tree() or "",
+            "KRAFTLD_CACHE": cache,
+            "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
+        }
+    )
+    return Tools(environ, work, bin_dir)
 
 
 @pytest.fixture(scope="session")

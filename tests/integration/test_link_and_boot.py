@@ -27,12 +27,26 @@ def test_no_std_rust_program_boots(tools: Tools, tmp_path: Path) -> None:
         pytest.skip("rustc (rustup's, for the host target) is not installed")
     kraftld = tmp_path / "kraftld"
     # rustc runs the linker by name: give it this checkout's kraftld.
-    kraftld.write_text(f"#!/bin/sh\nexec {shutil.which('python3') or 'python3'} -m kraftld \"$@\"\n")
+    kraftld.write_text(f'#!/bin/sh\nexec {shutil.which("python3") or "python3"} -m kraftld "$@"\n')
     kraftld.chmod(0o755)
     result = subprocess.run(
-        [rustc, "-C", "panic=abort", "-C", "opt-level=1", "-C", f"linker={kraftld}", "-o", str(tmp_path / "nostd"),
-         str(PROGRAMS / "nostd.rs")],
-        env=tools.environ, capture_output=True, text=True, cwd=tmp_path, timeout=600,
+        [
+            rustc,
+            "-C",
+            "panic=abort",
+            "-C",
+            "opt-level=1",
+            "-C",
+            f"linker={kraftld}",
+            "-o",
+            str(tmp_path / "nostd"),
+            str(PROGRAMS / "nostd.rs"),
+        ],
+        env=tools.environ,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr
     booted = tools.run(tmp_path / "nostd", ["x", "y z"])

@@ -61,8 +61,12 @@ def qemu_processes(marker: str) -> list[int]:
 def test_no_qemu_outlives_the_runner(tools: Tools, behave_image: Path, tmp_path: Path, sig: signal.Signals) -> None:
     image = tmp_path / f"stop-{sig.name}"
     os.symlink(behave_image, image)
-    runner = subprocess.Popen([sys.executable, "-m", "kraftld.run", str(image), "hang"], env=tools.environ,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "kraftld.run", str(image), "hang"],
+        env=tools.environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 30
     while not qemu_processes(image.name) and time.monotonic() < deadline:
         time.sleep(0.1)

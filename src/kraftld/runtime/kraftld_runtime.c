@@ -142,3 +142,14 @@ static void kraftld_start(int argc, char *argv[])
  * links this object last, so this entry runs after every constructor of the program. */
 __attribute__((section(".init_array"), used))
 static void (*const kraftld_start_entry)(int, char *[]) = kraftld_start;
+
+/*
+ * Rust without std, built with panic=abort, still links the toolchain's precompiled libcore,
+ * whose unwind tables name rust_eh_personality. Unikraft's linker script keeps every .eh_frame,
+ * so the name must resolve even though nothing unwinds under panic=abort. This weak stand-in is
+ * never called there; std's own definition, when std is linked, takes precedence.
+ */
+__attribute__((weak)) int rust_eh_personality(void)
+{
+	return 3; /* _URC_FATAL_PHASE1_ERROR: refuse to unwind */
+}
