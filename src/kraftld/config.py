@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from . import __version__
 from .errors import ConfigError
-from .kraftfile import Kraftfile, Target
+from .kraftfile import Kraftfile, Target, kconfig_value
 from .sources import Download, SourceTree
 
 # Platforms kraftld builds for, with the options that select them.
@@ -124,6 +124,7 @@ def render_defconfig(kraftfile: Kraftfile, target: Target) -> str:
     for lib in kraftfile.libraries:
         options += lib.kconfig
     options += target.kconfig
+    options += environment_options(kraftfile.env)
     # Kconfig keeps the last assignment of a symbol; keep only that one so the file reads clearly.
     last: dict[str, str] = {}
     for key, value in options:
@@ -131,6 +132,24 @@ def render_defconfig(kraftfile: Kraftfile, target: Target) -> str:
         last[key] = value
     lines = [f"# {key} is not set" if value == "n" else f"{key}={value}" for key, value in last.items()]
     return "\n".join(lines) + "\n"
+
+
+# Unikraft's posix-environ holds the initial environment in ENVP0..ENVP15; ENVP0 is PATH=/bin.
+MAX_ENVIRONMENT = 15
+
+
+def environment_options(env: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """The Kraftfile's `env`, built into the image's initial environment."""
+    if not env:
+        return []
+    if len(env) > MAX_ENVIRONMENT:
+        raise ConfigError(
+            f"the Kraftfile sets {len(env)} environment variables; Unikraft holds at most {MAX_ENVIRONMENT}",
+            "set fewer variables in env",
+        )
+    options = [("CONFIG_LIBPOSIX_ENVIRON", "y")]
+    options += [(f"CONFIG_LIBPOSIX_ENVIRON_ENVP{i}", kconfig_value(f"{k}={v}")) for i, (k, v) in enumerate(env, 1)]
+    return options
 
 
 def image_name(kraftfile: Kraftfile) -> str:

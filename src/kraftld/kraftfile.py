@@ -16,9 +16,9 @@ from .errors import ConfigError
 
 KRAFTFILE_NAMES = ("Kraftfile", "Kraftfile.yaml", "Kraftfile.yml", "kraft.yaml", "kraft.yml")
 
-_TOP_KEYS = {"spec", "specification", "name", "unikraft", "libraries", "targets"}
+_TOP_KEYS = {"spec", "specification", "name", "unikraft", "libraries", "targets", "env"}
 # Keys KraftKit knows that do not change the unikernel kraftld links.
-_IGNORED_TOP_KEYS = {"outdir", "runtime", "template", "rootfs", "cmd", "env", "volumes", "labels", "version"}
+_IGNORED_TOP_KEYS = {"outdir", "runtime", "template", "rootfs", "cmd", "volumes", "labels", "version"}
 _COMPONENT_KEYS = {"source", "version", "kconfig"}
 _TARGET_KEYS = {"name", "plat", "platform", "arch", "architecture", "kconfig"}
 
@@ -52,6 +52,7 @@ class Kraftfile:
     unikraft: Component
     libraries: tuple[Component, ...]
     targets: tuple[Target, ...]
+    env: tuple[tuple[str, str], ...] = ()  # built into the image's initial environment
 
     @property
     def folder(self) -> str | None:
@@ -117,7 +118,29 @@ def parse_kraftfile(text: str, path: str) -> Kraftfile:
     if not isinstance(targets_data, list):
         raise ConfigError(f"{path}: targets must be a list", "write `targets: [qemu/x86_64]`")
     targets = tuple(_target(t, path) for t in targets_data)
-    return Kraftfile(os.path.abspath(path), name, unikraft, libraries, targets)
+    env = _environment(data.get("env"), path)
+    return Kraftfile(os.path.abspath(path), name, unikraft, libraries, targets, env)
+
+
+def _environment(value: Any, path: str) -> tuple[tuple[str, str], ...]:
+    """`env` as a mapping or a list of NAME=VALUE strings."""
+    if value is None:
+        return ()
+    if isinstance(value, Mapping):
+        pairs = [(str(k), "" if v is None else str(v)) for k, v in value.items()]
+    elif isinstance(value, list):
+        pairs = []
+        for entry in value:
+            key, sep, raw = str(entry).partition("=")
+            if not sep:
+                raise ConfigError(f"{path}: env entry {entry!r} is not NAME=VALUE", "write env entries as NAME=VALUE")
+            pairs.append((key, raw))
+    else:
+        raise ConfigError(f"{path}: env must be a mapping or a list", "write env as NAME: value")
+    for key, _ in pairs:
+        if not key or "=" in key or not key.replace("_", "").isalnum():
+            raise ConfigError(f"{path}: {key!r} is not an environment variable name", "names are letters, digits and _")
+    return tuple(pairs)
 
 
 def _one_line(error: Exception) -> str:

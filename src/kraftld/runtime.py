@@ -33,8 +33,8 @@ COMPILE_FLAGS = (
     "-Werror",
 )
 
-# The wraps that route exit and Unikraft's halt through the runtime object.
-WRAPPED_SYMBOLS = ("exit", "_exit", "_Exit", "ukplat_terminate")
+# The symbols the runtime object stands in front of (see kraftld_runtime.c).
+WRAPPED_SYMBOLS = ("exit", "_exit", "_Exit", "getrandom", "syscall")
 
 
 @dataclass(frozen=True)

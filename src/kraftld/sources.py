@@ -145,7 +145,7 @@ def _unikraft_version(path: str) -> str:
 
 
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z0-9_]+)\s*[:?]?=\s*(.*?)\s*$")
-_FETCH = re.compile(r"\$\(call\s+(fetch|fetch2|fetchas|fetchas2)\s*,([^)]*(?:\([^)]*\)[^)]*)*)\)")
+_FETCH = re.compile(r"\$\(call\s+(fetch|fetch2|fetchas|fetchas2)\s*,((?:[^()]|\([^()]*\))*)\)")
 _REFERENCE = re.compile(r"\$\(([A-Za-z0-9_]+)\)")
 
 

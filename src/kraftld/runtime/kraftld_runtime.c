@@ -1,23 +1,32 @@
 /*
- * kraftld's runtime object: carries a unikernel program's exit status out to the host.
+ * kraftld's runtime object: what a program needs from a unikernel that Unikraft does not give it.
+ * kraftld links it last, with `--wrap` for exit, _exit, _Exit, getrandom and syscall.
  *
- * Unikraft calls main() and then halts, dropping its return value, and exit(n) ends the same way.
- * kraftld links this object last, with `--wrap` for exit, _exit, _Exit and ukplat_terminate:
- *
- *  - a constructor, the last entry of .init_array, runs main(argc, argv) and passes its result to
- *    exit(), as a C runtime's start code does; Unikraft calls constructors with argc and argv
+ * Exit status. Unikraft calls main() and then halts, dropping its return value, and with
+ * lib-musl exit(n) never reaches a halt at all (the exiting thread is killed and the guest
+ * hangs, or trips an assertion once other threads exist). So:
+ *  - a constructor, the last entry of .init_array, runs main(argc, argv) and passes its result
+ *    to exit(), as a C runtime's start code does; Unikraft calls constructors with argc and argv
  *    right before it would call main itself, after every other constructor has run;
- *  - the exit wrappers record the status, then let the libc's own exit run atexit handlers and
- *    flush stdio;
- *  - when the libc finally asks the platform to halt, the ukplat_terminate wrapper writes the
- *    status to the serial console as `ESC ] kraftld-exit-status ; N BEL` (an OSC sequence, which
- *    terminals do not show and no program output is mistaken for) and ends QEMU through the
- *    isa-debug-exit device with a code of its own (253), which no Unikraft halt (0 or 83) or
- *    crash (85) uses. A crash never passes through here: Unikraft's crash path keeps its code.
+ *  - the exit wrappers flush C stdio and end the guest themselves: they write the status to
+ *    the serial console as `ESC ] kraftld-exit-status ; N BEL` (an OSC sequence, which terminals
+ *    do not show and no program output is mistaken for) and stop QEMU through the isa-debug-exit
+ *    device with a code of its own (253), which no Unikraft halt (0 or 83) or crash (85) uses.
+ *    atexit handlers do not run. A crash never passes through here: Unikraft's crash path keeps
+ *    its code.
+ *  The serial line and the debug-exit device are x86 I/O ports, written directly so the status
+ *  reaches the host whatever the libc. Without an isa-debug-exit device the guest halts as
+ *  Unikraft would.
  *
- * The serial line and the debug-exit device are x86 I/O ports, written directly so the status
- * reaches the host whatever the libc (nolibc or musl) and however far it has shut down.
- * Without an isa-debug-exit device the write is ignored and the guest halts as Unikraft would.
+ * Randomness. Rust's std (HashMap's keys) and C programs ask getrandom(); Unikraft answers it only
+ * with ukrandom, which needs RDRAND at boot and is off by default. The wrappers answer from, in
+ * order: Unikraft's getrandom when it works; the CPU's RDRAND (QEMU's `-cpu max` offers it under
+ * TCG, backed by the host); a ChaCha20 stream keyed by `kraftld.seed`, 256 bits of host
+ * randomness kraftld-run passes at boot. With none of these the program stops with a message
+ * and a crash status: never a guessable generator.
+ *
+ * Rust's std also references a few things no Unikraft library defines; weak stand-ins follow
+ * at the end (unwinding entry points, posix_spawnp). A real definition always takes precedence.
  */
 
 #define KRAFTLD_SERIAL_PORT 0x3f8 /* COM1, Unikraft's console on qemu and firecracker */
@@ -25,23 +34,30 @@
 #define KRAFTLD_SERIAL_THR_EMPTY 0x20
 #define KRAFTLD_DEBUG_EXIT_PORT 0x501 /* QEMU's isa-debug-exit default */
 #define KRAFTLD_DEBUG_EXIT_VALUE 0x7e /* QEMU then exits with (0x7e << 1) | 1 = 253 */
-#define KRAFTLD_UKPLAT_HALT 0         /* enum ukplat_gstate's UKPLAT_HALT */
+#define KRAFTLD_UKPLAT_HALT 0         /* enum ukplat_gstate */
+#define KRAFTLD_UKPLAT_CRASH 3
+#define KRAFTLD_SYS_GETRANDOM 318     /* x86_64 */
+#define KRAFTLD_ENOSYS 38
+
+typedef unsigned long kraftld_size;
+typedef long kraftld_ssize;
 
 extern int main(int argc, char *argv[]);
+extern void ukplat_terminate(int request) __attribute__((noreturn));
 
-/* Weak: a libc without one of these links all the same; the status is then reported at once. */
-extern void __real_exit(int status) __attribute__((weak, noreturn));
-extern void __real__exit(int status) __attribute__((weak, noreturn));
-extern void __real__Exit(int status) __attribute__((weak, noreturn));
-extern void __real_ukplat_terminate(int request) __attribute__((noreturn));
+/* Weak: whatever the libc lacks links all the same. */
+extern int fflush(void *stream) __attribute__((weak));
+extern int *__errno_location(void) __attribute__((weak));
+extern long __real_syscall(long number, ...) __attribute__((weak));
+extern kraftld_ssize __real_getrandom(void *buffer, kraftld_size length, unsigned int flags) __attribute__((weak));
+/* kraftld_params.c, built into kraftld's application library when uklibparam is on. */
+extern unsigned long long kraftld_seed[4] __attribute__((weak));
 
 void __wrap_exit(int status) __attribute__((noreturn));
 void __wrap__exit(int status) __attribute__((noreturn));
 void __wrap__Exit(int status) __attribute__((noreturn));
-void __wrap_ukplat_terminate(int request) __attribute__((noreturn));
-
-static volatile int kraftld_exiting;
-static volatile int kraftld_status;
+kraftld_ssize __wrap_getrandom(void *buffer, kraftld_size length, unsigned int flags);
+long __wrap_syscall(long number, long a, long b, long c, long d, long e, long f);
 
 static inline void kraftld_outb(unsigned short port, unsigned char value)
 {
@@ -71,77 +87,233 @@ static void kraftld_serial_write(const char *text)
 	}
 }
 
-static __attribute__((noreturn)) void kraftld_finish(void)
+static void kraftld_write_number(char *line, int *length, long long value)
 {
-	static const char prefix[] = "\033]kraftld-exit-status;";
-	char line[sizeof(prefix) + 16];
-	char digits[12];
-	unsigned int magnitude;
-	int status = kraftld_status;
-	int length = 0;
+	char digits[24];
+	unsigned long long magnitude = value < 0 ? 0ull - (unsigned long long)value : (unsigned long long)value;
 	int count = 0;
 
-	for (const char *p = prefix; *p; p++)
-		line[length++] = *p;
-	if (status < 0)
-		line[length++] = '-';
-	magnitude = status < 0 ? 0u - (unsigned int)status : (unsigned int)status;
+	if (value < 0)
+		line[(*length)++] = '-';
 	do {
 		digits[count++] = (char)('0' + magnitude % 10);
 		magnitude /= 10;
 	} while (magnitude);
 	while (count)
-		line[length++] = digits[--count];
+		line[(*length)++] = digits[--count];
+}
+
+static __attribute__((noreturn)) void kraftld_exit(int status)
+{
+	static const char prefix[] = "\033]kraftld-exit-status;";
+	char line[sizeof(prefix) + 24];
+	int length = 0;
+
+	if (fflush)
+		fflush((void *)0);
+	for (const char *p = prefix; *p; p++)
+		line[length++] = *p;
+	kraftld_write_number(line, &length, status);
 	line[length++] = '\a';
 	line[length] = '\0';
 	kraftld_serial_write(line);
 
 	kraftld_outw(KRAFTLD_DEBUG_EXIT_PORT, KRAFTLD_DEBUG_EXIT_VALUE);
-	__real_ukplat_terminate(KRAFTLD_UKPLAT_HALT);
-}
-
-static __attribute__((noreturn)) void kraftld_exit(int status, void (*libc_exit)(int))
-{
-	if (!kraftld_exiting) {
-		kraftld_status = status;
-		kraftld_exiting = 1;
-	}
-	if (libc_exit)
-		libc_exit(status);
-	kraftld_finish();
+	ukplat_terminate(KRAFTLD_UKPLAT_HALT);
 }
 
 void __wrap_exit(int status)
 {
-	kraftld_exit(status, __real_exit);
+	kraftld_exit(status);
 }
 
 void __wrap__exit(int status)
 {
-	kraftld_exit(status, __real__exit);
+	kraftld_exit(status);
 }
 
 void __wrap__Exit(int status)
 {
-	kraftld_exit(status, __real__Exit);
-}
-
-void __wrap_ukplat_terminate(int request)
-{
-	if (kraftld_exiting)
-		kraftld_finish();
-	__real_ukplat_terminate(request);
+	kraftld_exit(status);
 }
 
 static void kraftld_start(int argc, char *argv[])
 {
-	__wrap_exit(main(argc, argv));
+	kraftld_exit(main(argc, argv));
 }
 
 /* Unprioritised .init_array entries run in link order, after the prioritised ones: kraftld
  * links this object last, so this entry runs after every constructor of the program. */
 __attribute__((section(".init_array"), used))
 static void (*const kraftld_start_entry)(int, char *[]) = kraftld_start;
+
+/* Randomness ------------------------------------------------------------------------------- */
+
+static int kraftld_cpu_has_rdrand(void)
+{
+	unsigned int eax = 1, ebx, ecx = 0, edx;
+
+	__asm__ __volatile__("cpuid" : "+a"(eax), "=b"(ebx), "+c"(ecx), "=d"(edx));
+	return (ecx >> 30) & 1;
+}
+
+static int kraftld_rdrand(unsigned long long *value)
+{
+	unsigned char ok;
+
+	/* Intel's guidance: a few retries cover transient underflow; persistent failure is a fault. */
+	for (int attempt = 0; attempt < 10; attempt++) {
+		__asm__ __volatile__("rdrand %0; setc %1" : "=r"(*value), "=qm"(ok));
+		if (ok)
+			return 1;
+	}
+	return 0;
+}
+
+static int kraftld_fill_rdrand(unsigned char *out, kraftld_size length)
+{
+	unsigned long long word;
+
+	if (!kraftld_cpu_has_rdrand())
+		return 0;
+	while (length) {
+		kraftld_size take = length < 8 ? length : 8;
+
+		if (!kraftld_rdrand(&word))
+			return 0;
+		for (kraftld_size i = 0; i < take; i++)
+			out[i] = (unsigned char)(word >> (8 * i));
+		out += take;
+		length -= take;
+	}
+	return 1;
+}
+
+#define KRAFTLD_ROTL(v, n) (((v) << (n)) | ((v) >> (32 - (n))))
+#define KRAFTLD_QR(a, b, c, d)                                  \
+	do {                                                    \
+		a += b; d ^= a; d = KRAFTLD_ROTL(d, 16);        \
+		c += d; b ^= c; b = KRAFTLD_ROTL(b, 12);        \
+		a += b; d ^= a; d = KRAFTLD_ROTL(d, 8);         \
+		c += d; b ^= c; b = KRAFTLD_ROTL(b, 7);         \
+	} while (0)
+
+/* One ChaCha20 block (RFC 8439) with a zero nonce. */
+static void kraftld_chacha20_block(const unsigned int key[8], unsigned int counter, unsigned int out[16])
+{
+	unsigned int x[16] = {0x61707865, 0x3320646e, 0x79622d32, 0x6b206574};
+
+	for (int i = 0; i < 8; i++)
+		x[4 + i] = key[i];
+	x[12] = counter;
+	x[13] = x[14] = x[15] = 0;
+	for (int i = 0; i < 16; i++)
+		out[i] = x[i];
+	for (int round = 0; round < 10; round++) {
+		KRAFTLD_QR(out[0], out[4], out[8], out[12]);
+		KRAFTLD_QR(out[1], out[5], out[9], out[13]);
+		KRAFTLD_QR(out[2], out[6], out[10], out[14]);
+		KRAFTLD_QR(out[3], out[7], out[11], out[15]);
+		KRAFTLD_QR(out[0], out[5], out[10], out[15]);
+		KRAFTLD_QR(out[1], out[6], out[11], out[12]);
+		KRAFTLD_QR(out[2], out[7], out[8], out[13]);
+		KRAFTLD_QR(out[3], out[4], out[9], out[14]);
+	}
+	for (int i = 0; i < 16; i++)
+		out[i] += x[i];
+}
+
+static unsigned int kraftld_stream_key[8];
+static int kraftld_stream_state; /* 0: not keyed yet, 1: keyed, -1: no seed */
+
+/* Fast key erasure: each block's first half becomes the next key, so past output cannot be
+ * recomputed from the state. */
+static int kraftld_fill_seeded(unsigned char *out, kraftld_size length)
+{
+	unsigned int block[16];
+
+	if (kraftld_stream_state == 0) {
+		unsigned long long any = 0;
+
+		unsigned long long *seed = kraftld_seed;
+
+		/* A weak array's address is null when nothing defines it; hide that from the
+		 * compiler, which assumes an array's address never is. */
+		__asm__("" : "+r"(seed));
+		kraftld_stream_state = -1;
+		if (seed) {
+			for (int i = 0; i < 4; i++) {
+				any |= seed[i];
+				kraftld_stream_key[2 * i] = (unsigned int)seed[i];
+				kraftld_stream_key[2 * i + 1] = (unsigned int)(seed[i] >> 32);
+				seed[i] = 0; /* the key lives on only in the stream's state */
+			}
+			if (any)
+				kraftld_stream_state = 1;
+		}
+	}
+	if (kraftld_stream_state != 1)
+		return 0;
+	while (length) {
+		kraftld_chacha20_block(kraftld_stream_key, 0, block);
+		for (int i = 0; i < 8; i++)
+			kraftld_stream_key[i] = block[i];
+		for (int i = 32; i < 64 && length; i++, length--)
+			*out++ = ((unsigned char *)block)[i];
+	}
+	return 1;
+}
+
+static __attribute__((noreturn)) void kraftld_no_randomness(void)
+{
+	kraftld_serial_write("\nkraftld: the program asked for random bytes and this machine has no source: "
+			     "no Unikraft ukrandom, no RDRAND, no kraftld.seed (boot with kraftld-run, or "
+			     "give QEMU -cpu max)\n");
+	ukplat_terminate(KRAFTLD_UKPLAT_CRASH);
+}
+
+static kraftld_ssize kraftld_getrandom(void *buffer, kraftld_size length, kraftld_ssize unikraft_result)
+{
+	if (unikraft_result >= 0)
+		return unikraft_result;
+	if (kraftld_fill_rdrand(buffer, length) || kraftld_fill_seeded(buffer, length))
+		return (kraftld_ssize)length;
+	kraftld_no_randomness();
+}
+
+/* Whether the libc's answer means "no such system call". Unikraft's syscall shim sets errno to
+ * -ENOSYS for a system call it does not provide, so both signs count. */
+static int kraftld_unavailable(void)
+{
+	int error = __errno_location ? *__errno_location() : KRAFTLD_ENOSYS;
+
+	return error == KRAFTLD_ENOSYS || error == -KRAFTLD_ENOSYS;
+}
+
+kraftld_ssize __wrap_getrandom(void *buffer, kraftld_size length, unsigned int flags)
+{
+	kraftld_ssize result = -1;
+
+	if (__real_getrandom) {
+		result = __real_getrandom(buffer, length, flags);
+		if (result < 0 && !kraftld_unavailable())
+			return result; /* EINTR, EFAULT…: the caller's business */
+	}
+	return kraftld_getrandom(buffer, length, result);
+}
+
+/* x86-64 passes a variadic call's integer arguments as it passes fixed ones, so the six
+ * syscall arguments arrive here as parameters and go on to the libc's syscall() unchanged. */
+long __wrap_syscall(long number, long a, long b, long c, long d, long e, long f)
+{
+	long result = -1;
+
+	if (__real_syscall)
+		result = __real_syscall(number, a, b, c, d, e, f);
+	if (number != KRAFTLD_SYS_GETRANDOM || result >= 0 || !kraftld_unavailable())
+		return result;
+	return kraftld_getrandom((void *)a, (kraftld_size)b, -1);
+}
 
 /*
  * Rust without std, built with panic=abort, still links the toolchain's precompiled libcore,
@@ -152,4 +324,82 @@ static void (*const kraftld_start_entry)(int, char *[]) = kraftld_start;
 __attribute__((weak)) int rust_eh_personality(void)
 {
 	return 3; /* _URC_FATAL_PHASE1_ERROR: refuse to unwind */
+}
+
+/*
+ * Unwinding entry points. Rust's std prints backtraces through _Unwind_Backtrace and friends,
+ * which a hosted link takes from libgcc_s; the unikernel has no unwinder and panics abort, so
+ * these report an empty stack, and the raising entry points refuse, which makes a panic abort.
+ */
+typedef int kraftld_unwind_reason;
+#define KRAFTLD_URC_FATAL_PHASE1_ERROR 3
+#define KRAFTLD_URC_END_OF_STACK 5
+
+extern void abort(void) __attribute__((weak, noreturn));
+
+__attribute__((weak)) kraftld_unwind_reason _Unwind_Backtrace(void *trace, void *argument)
+{
+	(void)trace;
+	(void)argument;
+	return KRAFTLD_URC_END_OF_STACK;
+}
+
+__attribute__((weak)) unsigned long _Unwind_GetIP(void *context)
+{
+	(void)context;
+	return 0;
+}
+
+__attribute__((weak)) unsigned long _Unwind_GetIPInfo(void *context, int *before)
+{
+	(void)context;
+	*before = 0;
+	return 0;
+}
+
+__attribute__((weak)) unsigned long _Unwind_GetCFA(void *context)
+{
+	(void)context;
+	return 0;
+}
+
+__attribute__((weak)) void *_Unwind_FindEnclosingFunction(void *pc)
+{
+	(void)pc;
+	return (void *)0;
+}
+
+__attribute__((weak)) kraftld_unwind_reason _Unwind_RaiseException(void *exception)
+{
+	(void)exception;
+	return KRAFTLD_URC_FATAL_PHASE1_ERROR;
+}
+
+__attribute__((weak, noreturn)) void _Unwind_Resume(void *exception)
+{
+	(void)exception;
+	if (abort)
+		abort();
+	ukplat_terminate(KRAFTLD_UKPLAT_CRASH);
+}
+
+__attribute__((weak)) void _Unwind_DeleteException(void *exception)
+{
+	(void)exception;
+}
+
+/*
+ * posix_spawnp: lib-musl has no working process creation in a unikernel (there is one process).
+ * std::process::Command reaches it; it fails there with ENOSYS, as on a system without fork.
+ */
+__attribute__((weak)) int posix_spawnp(int *pid, const char *file, const void *file_actions,
+				       const void *attributes, char *const argv[], char *const envp[])
+{
+	(void)pid;
+	(void)file;
+	(void)file_actions;
+	(void)attributes;
+	(void)argv;
+	(void)envp;
+	return KRAFTLD_ENOSYS;
 }
