@@ -16,11 +16,13 @@ fn main() {
         panic!("asked to panic with {} argument(s)", args.len());
     }
 
-    let mut counts: HashMap<&str, usize> = HashMap::new();
-    for word in "the quick brown fox jumps over the lazy dog at the end".split_whitespace() {
-        *counts.entry(word).or_default() += 1;
+    let counts = kraftld_std_example::word_counts("the quick brown fox jumps over the lazy dog at the end");
+    let mut lengths: HashMap<usize, Vec<&str>> = HashMap::new();
+    for word in counts.keys() {
+        lengths.entry(word.len()).or_default().push(word);
     }
     println!("'the' appears {} times among {} distinct words", counts["the"], counts.len());
+    println!("{} distinct word lengths", lengths.len());
 
     fs::create_dir_all("/data").expect("create /data");
     fs::write("/data/note.txt", "written and read back inside the unikernel\n").expect("write /data/note.txt");
