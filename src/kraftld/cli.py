@@ -117,12 +117,13 @@ def _link(
             out.write(describe_plan(plan, probed, line))
             return 0
         progress = terminal_progress()
-        result = execute(plan, runner, progress, notify=lambda message: _say(err, message))
+        result = execute(plan, runner, progress, notify=lambda message: _say(err, message), fast=settings.fast_relink)
     except BaseException:
         if line.output is not None and not settings.dry_run:
             _remove_output(os.path.join(cwd, line.output))
         raise
-    logging.getLogger("kraftld").info("wrote %s and %s", result.image, result.debug_image)
+    how = "replaying the final link steps" if result.fast else "with make"
+    logging.getLogger("kraftld").info("wrote %s and %s, %s", result.image, result.debug_image, how)
     return 0
 
 

@@ -1,8 +1,14 @@
 """Carries out a link plan: the only stage that writes files and runs make.
 
-Links that share a cache entry take its lock for the whole build-and-deliver step, so each gets
-the image built from its own inputs. The image reaches `-o` by rename, never half-written, and a
-failed link leaves nothing at `-o` (as ld does).
+Two ways to a link, tried in order:
+- the fast relink (`relink`): when a full build of this configuration is recorded and nothing
+  it read has changed, the final link steps are replayed in a folder of this link's own. Links
+  on the same cache entry hold its lock shared, so they run side by side;
+- the full build: `make defconfig` when the options changed, then make with UK_LDFLAGS and
+  UK_LDEPS, holding the entry's lock exclusively, so each link gets the image of its own
+  inputs; it then records what a fast relink needs.
+The image reaches `-o` by rename, never half-written, and a failed link leaves nothing at `-o`
+(as gcc does).
 """
 
 from __future__ import annotations
@@ -15,9 +21,11 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from . import relink
 from .elf import dynamic_linking_marks
 from .errors import BuildError, ImageError, KraftldError
 from .plan import LinkPlan
@@ -33,7 +41,8 @@ Notify = Callable[[str], None]
 class LinkResult:
     image: str
     debug_image: str
-    configured: bool  # whether `make defconfig` ran
+    fast: bool  # relinked without make
+    configured: bool = False  # whether `make defconfig` ran
 
 
 class Progress:
@@ -47,11 +56,21 @@ class Progress:
 
 
 def execute(
-    plan: LinkPlan, runner: ProcessRunner, progress: Progress | None = None, notify: Notify | None = None
+    plan: LinkPlan,
+    runner: ProcessRunner,
+    progress: Progress | None = None,
+    notify: Notify | None = None,
+    *,
+    fast: bool = True,
 ) -> LinkResult:
     try:
         os.makedirs(plan.entry, exist_ok=True)
-        with _locked(plan.lock_path, notify):
+        if fast:
+            with _locked(plan.lock_path, notify, shared=True):
+                result = _fast_link(plan, runner)
+            if result is not None:
+                return result
+        with _locked(plan.lock_path, notify, shared=False):
             return _link(plan, runner, progress or Progress())
     except BaseException:
         for path in (plan.output, plan.debug_output):
@@ -61,15 +80,16 @@ def execute(
 
 
 @contextlib.contextmanager
-def _locked(path: str, notify: Notify | None) -> Iterator[None]:
+def _locked(path: str, notify: Notify | None, *, shared: bool) -> Iterator[None]:
     # flock: the kernel releases it when the holder dies, even by SIGKILL, so no stale lock stays.
+    mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     with open(path, "a+") as handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, mode | fcntl.LOCK_NB)
         except BlockingIOError:
-            if notify:
+            if notify and not shared:
                 notify("waiting for another link that uses the same Unikraft build")
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            fcntl.flock(handle, mode)
         try:
             yield
         finally:
@@ -88,14 +108,82 @@ def _link(plan: LinkPlan, runner: ProcessRunner, progress: Progress) -> LinkResu
     write_if_changed(plan.manifest_path, plan.manifest + _input_stamps(plan))
     _build(plan, runner, progress)
     image, debug_image = find_image(plan.build_dir)
+    _deliver_link(plan, image, debug_image, plan.side_outputs)
+    _record_prebuilt(plan, image, runner)
+    return LinkResult(plan.output, plan.debug_output, fast=False, configured=configured)
+
+
+def _deliver_link(plan: LinkPlan, image: str, debug_image: str, side_outputs: tuple[tuple[str, str], ...]) -> None:
     check_static(image)
     check_static(debug_image)
-    for written, wanted in plan.side_outputs:
+    for written, wanted in side_outputs:
         if os.path.isfile(written):
             deliver(written, wanted, executable=False)
     deliver(debug_image, plan.debug_output)
     deliver(image, plan.output)
-    return LinkResult(plan.output, plan.debug_output, configured)
+
+
+def _tree_states(plan: LinkPlan, runner: ProcessRunner) -> list[tuple[str, str]] | None:
+    """Each source tree's commit and uncommitted changes; None if one is not a git checkout."""
+    states = []
+    for tree in (plan.config.unikraft, *plan.config.libraries):
+        if tree.commit is None:
+            return None
+        completed = runner(relink.tree_state_command(tree.path))
+        if completed.returncode != 0:
+            return None
+        states.append((tree.path, relink.tree_state(tree.commit, "\n".join(completed.tail))))
+    return states
+
+
+def _record_prebuilt(plan: LinkPlan, image: str, runner: ProcessRunner) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(plan.prebuilt_path)
+    trees = _tree_states(plan, runner)
+    if trees is None:
+        log.info("fast relinks need git checkouts of every source tree: later links run make")
+        return
+    prebuilt = relink.record(plan.config.key, plan.build_dir, image, plan.ldflags, trees)
+    if prebuilt is None:
+        log.info("Unikraft's final link steps have a shape kraftld does not replay: later links run make")
+        return
+    prebuilt.save(plan.prebuilt_path)
+
+
+def _fast_link(plan: LinkPlan, runner: ProcessRunner) -> LinkResult | None:
+    """Relink by replaying the recorded final steps, or None when make must do it."""
+    prebuilt = relink.load_prebuilt(plan.prebuilt_path, plan.config.key)
+    if prebuilt is None or not relink.files_unchanged(prebuilt):
+        return None
+    # The trees are checked while the link runs: `git status` takes as long as a small link.
+    verdict: list[bool] = []
+    checker = threading.Thread(target=lambda: verdict.append(_tree_states(plan, runner) == list(prebuilt.trees)))
+    checker.start()
+    os.makedirs(plan.links_dir, exist_ok=True)
+    link_dir = tempfile.mkdtemp(dir=plan.links_dir, prefix=f"{os.getpid()}-")
+    try:
+        ensure_runtime(plan.runtime, runner)
+        stage_dir = os.path.join(link_dir, "inputs")
+        _stage_into(plan, stage_dir)
+        os.makedirs(os.path.join(link_dir, "outputs"))
+        commands, image = relink.replay(prebuilt, plan.relocated_ldflags(link_dir), link_dir)
+        with open(os.path.join(link_dir, "link.log"), "w", encoding="utf-8", errors="replace") as log_file:
+            for command in commands:
+                log_file.write(f"$ {command.shell_quoted()}\n")
+                completed = runner(command, log_file=log_file)
+                if completed.returncode != 0:
+                    log.info("the fast relink failed; make links instead")
+                    return None
+        checker.join()
+        if verdict != [True]:
+            log.info("a source tree changed since the last full build; make links instead")
+            return None
+        side_outputs = tuple((plan.relocated_path(written, link_dir), wanted) for written, wanted in plan.side_outputs)
+        _deliver_link(plan, image, image + ".dbg", side_outputs)
+        return LinkResult(plan.output, plan.debug_output, fast=True)
+    finally:
+        checker.join()
+        shutil.rmtree(link_dir, ignore_errors=True)
 
 
 def write_if_changed(path: str, text: str) -> bool:
@@ -159,15 +247,19 @@ def _preseed(plan: LinkPlan) -> None:
 
 
 def _stage(plan: LinkPlan) -> None:
-    """Give every input a plain name in the staging folder: a symbolic link to the real file.
+    _stage_into(plan, plan.stage_dir)
+
+
+def _stage_into(plan: LinkPlan, stage_dir: str) -> None:
+    """Give every input a plain name in a staging folder: a symbolic link to the real file.
 
     make follows the links when it compares times, and the compiler's own files stay where they
     are (rustc deletes its symbols.o right after the link; nothing here needs it later).
     """
-    shutil.rmtree(plan.stage_dir, ignore_errors=True)
-    os.makedirs(plan.stage_dir)
+    shutil.rmtree(stage_dir, ignore_errors=True)
+    os.makedirs(stage_dir)
     for stage in plan.staged:
-        os.symlink(stage.target, stage.link)
+        os.symlink(stage.target, os.path.join(stage_dir, os.path.basename(stage.link)))
 
 
 def _input_stamps(plan: LinkPlan) -> str:

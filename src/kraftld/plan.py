@@ -78,6 +78,30 @@ class LinkPlan:
     def pending_defconfig_path(self) -> str:
         return self.defconfig_path + ".pending"
 
+    @property
+    def prebuilt_path(self) -> str:
+        return os.path.join(self.entry, "prebuilt.json")
+
+    @property
+    def links_dir(self) -> str:
+        """Where fast relinks make their own folders."""
+        return os.path.join(self.entry, "links")
+
+    def relocated_path(self, path: str, link_dir: str) -> str:
+        """A staged input's or side output's path as a fast relink in `link_dir` has it."""
+        for folder, name in ((self.stage_dir, "inputs"), (os.path.join(self.entry, "outputs"), "outputs")):
+            if path.startswith(folder + "/"):
+                return os.path.join(link_dir, name, path[len(folder) + 1 :])
+        return path
+
+    def relocated_ldflags(self, link_dir: str) -> tuple[str, ...]:
+        """UK_LDFLAGS with the staged files and side outputs in `link_dir` instead."""
+        words = []
+        for word in self.ldflags:
+            prefix, sep, path = word.rpartition(",")
+            words.append(prefix + sep + self.relocated_path(path, link_dir))
+        return tuple(words)
+
 
 @dataclass(frozen=True)
 class MakeSetup:

@@ -6,6 +6,7 @@ KRAFTLD_TARGET     the Kraftfile target to build: its name or plat/arch
 KRAFTLD_CACHE      where builds and cloned sources are kept
 KRAFTLD_DRY_RUN    1: print the plan, build nothing
 KRAFTLD_LOG        debug: log every subprocess, shell-quoted; info: log the steps
+KRAFTLD_FAST_RELINK  0: always relink with make, never by replaying the final steps
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Settings:
     cache: str
     dry_run: bool
     log_level: str
+    fast_relink: bool = True
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -39,6 +41,7 @@ class Settings:
             cache=_path(environ, "KRAFTLD_CACHE") or default_cache(environ),
             dry_run=_flag(environ, "KRAFTLD_DRY_RUN"),
             log_level=_log_level(environ),
+            fast_relink=_flag(environ, "KRAFTLD_FAST_RELINK", default=True),
         )
 
 
@@ -52,8 +55,10 @@ def _path(environ: Mapping[str, str], name: str) -> str | None:
     return os.path.abspath(os.path.expanduser(value)) if value else None
 
 
-def _flag(environ: Mapping[str, str], name: str) -> bool:
-    value = environ.get(name, "").strip().lower()
+def _flag(environ: Mapping[str, str], name: str, default: bool = False) -> bool:
+    if name not in environ:
+        return default
+    value = environ[name].strip().lower()
     if value in _TRUE:
         return True
     if value in _FALSE:
