@@ -92,5 +92,5 @@ def environ(tmp_path: Path, fake_unikraft: Path) -> dict[str, str]:
 @pytest.fixture(autouse=True)
 def _no_terminal(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # Progress goes to /dev/tty when there is one; tests must not draw on the developer's screen.
-    monkeypatch.setattr("kraftld.cli.terminal_progress", lambda: None)
+    monkeypatch.setattr("kraftld.progress.terminal_progress", lambda: None)
     yield

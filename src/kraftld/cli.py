@@ -13,18 +13,17 @@ import signal
 import sys
 from collections.abc import Mapping, Sequence
 from types import FrameType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from . import __version__, flags
+from . import __version__
 from .errors import KraftldError
-from .execute import execute
-from .linkline import LinkLine, Request, parse_link_line
-from .pipeline import Probed, plan_from_line
-from .plan import LinkPlan
-from .process import ProcessRunner, logged, run_process
-from .progress import terminal_progress
-from .response import expand_response_files
-from .settings import Settings
+
+# The pipeline is imported when a link needs it: `kraftld --version` and `--help` answer without.
+if TYPE_CHECKING:
+    from .linkline import LinkLine
+    from .pipeline import Probed
+    from .plan import LinkPlan
+    from .process import ProcessRunner
 
 USAGE = """\
 usage: kraftld [gcc-style link arguments] -o IMAGE
@@ -58,7 +57,7 @@ def main(
     *,
     environ: Mapping[str, str] | None = None,
     cwd: str | None = None,
-    runner: ProcessRunner = run_process,
+    runner: ProcessRunner | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
@@ -66,12 +65,20 @@ def main(
     env = os.environ if environ is None else environ
     out = stdout or sys.stdout
     err = stderr or sys.stderr
+    if args in (["--version"], ["-v"]):
+        out.write(f"kraftld {__version__}\n")
+        return 0
+    if args in (["--help"], ["-h"]):
+        out.write(USAGE)
+        return 0
     if args == ["--explain-flags"]:
         out.write(explain_flags())
         return 0
+    from .process import logged, run_process
+
     previous = _install_sigterm()
     try:
-        return _link(args, env, cwd or os.getcwd(), logged(runner), out, err)
+        return _link(args, env, cwd or os.getcwd(), logged(runner or run_process), out, err)
     except KraftldError as error:
         err.write(error.render())
         return 1
@@ -100,6 +107,13 @@ def _restore_sigterm(previous: object) -> None:
 def _link(
     args: list[str], environ: Mapping[str, str], cwd: str, runner: ProcessRunner, out: TextIO, err: TextIO
 ) -> int:
+    from . import progress
+    from .execute import execute
+    from .linkline import Request, parse_link_line
+    from .pipeline import plan_from_line
+    from .response import expand_response_files
+    from .settings import Settings
+
     settings = Settings.from_environ(environ)
     line = parse_link_line(expand_response_files(args))
     if line.request is Request.VERSION or (line.verbose and not line.items and line.output is None):
@@ -116,8 +130,13 @@ def _link(
         if settings.dry_run:
             out.write(describe_plan(plan, probed, line))
             return 0
-        progress = terminal_progress()
-        result = execute(plan, runner, progress, notify=lambda message: _say(err, message), fast=settings.fast_relink)
+        result = execute(
+            plan,
+            runner,
+            progress.terminal_progress(),
+            notify=lambda message: _say(err, message),
+            fast=settings.fast_relink,
+        )
     except BaseException:
         if line.output is not None and not settings.dry_run:
             _remove_output(os.path.join(cwd, line.output))
@@ -188,6 +207,8 @@ def describe_plan(plan: LinkPlan, probed: Probed, line: LinkLine) -> str:
 
 
 def explain_flags() -> str:
+    from . import flags
+
     lines = ["Driver flags (what gcc itself reads):"]
     for rule in flags.DRIVER_RULES.values():
         lines.append(f"  {rule.name:20} {rule.form.value:20} {rule.action.value:8} {rule.why}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import glob
 import logging
 import os
 import shutil
@@ -308,7 +307,7 @@ def _run_logged(
 
 def find_image(build_dir: str) -> tuple[str, str]:
     """The image the build produced, from its debug image's name: never assumed."""
-    debug_images = sorted(glob.glob(os.path.join(glob.escape(build_dir), "*.dbg")))
+    debug_images = sorted(os.path.join(build_dir, n) for n in os.listdir(build_dir) if n.endswith(".dbg"))
     images = [(d[: -len(".dbg")], d) for d in debug_images if os.path.isfile(d[: -len(".dbg")])]
     if not images:
         raise ImageError(
