@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import Enum
+from typing import BinaryIO
 
 ELF_MAGIC = b"\x7fELF"
 AR_MAGIC = b"!<arch>\n"
@@ -55,36 +56,39 @@ def identify(head: bytes) -> FileInfo:
     return FileInfo(FileKind.OTHER)
 
 
-def dynamic_linking_marks(data: bytes) -> list[str]:
+def dynamic_linking_marks(handle: BinaryIO) -> list[str]:
     """What in an ELF image asks for a dynamic loader: an interpreter or a dynamic section.
 
-    An empty list means the image is static. Raises ValueError when `data` is not ELF.
+    Reads only the headers. An empty list means the image is static. Raises ValueError when the
+    file is not ELF.
     """
-    if not data.startswith(ELF_MAGIC) or len(data) < 52:
+    header = handle.read(64)
+    if not header.startswith(ELF_MAGIC) or len(header) < 52:
         raise ValueError("not an ELF file")
-    is64 = data[4] == 2
-    order = "<" if data[5] == 1 else ">"
+    is64 = header[4] == 2
+    order = "<" if header[5] == 1 else ">"
     if is64:
-        phoff, shoff = struct.unpack_from(order + "QQ", data, 32)
-        phentsize, phnum, shentsize, shnum = struct.unpack_from(order + "HHHH", data, 54)
+        phoff, shoff = struct.unpack_from(order + "QQ", header, 32)
+        phentsize, phnum, shentsize, shnum = struct.unpack_from(order + "HHHH", header, 54)
     else:
-        phoff, shoff = struct.unpack_from(order + "II", data, 28)
-        phentsize, phnum, shentsize, shnum = struct.unpack_from(order + "HHHH", data, 42)
+        phoff, shoff = struct.unpack_from(order + "II", header, 28)
+        phentsize, phnum, shentsize, shnum = struct.unpack_from(order + "HHHH", header, 42)
     marks: list[str] = []
+    handle.seek(phoff)
+    program_headers = handle.read(phnum * phentsize)
+    if len(program_headers) < phnum * phentsize:
+        raise ValueError("truncated program headers")
     for index in range(phnum):
-        start = phoff + index * phentsize
-        if start + 4 > len(data):
-            raise ValueError("truncated program headers")
-        (p_type,) = struct.unpack_from(order + "I", data, start)
+        (p_type,) = struct.unpack_from(order + "I", program_headers, index * phentsize)
         if p_type == PT_INTERP:
             marks.append("a program interpreter (PT_INTERP)")
         elif p_type == PT_DYNAMIC:
             marks.append("a dynamic segment (PT_DYNAMIC)")
-    for index in range(shnum):
-        start = shoff + index * shentsize
-        if start + 8 > len(data):
-            break  # a stripped image may have its section headers cut: program headers decide
-        (sh_type,) = struct.unpack_from(order + "I", data, start + 4)
+    handle.seek(shoff)
+    # A stripped image may have its section headers cut: then the program headers decide.
+    section_headers = handle.read(shnum * shentsize)
+    for index in range(len(section_headers) // shentsize if shentsize else 0):
+        (sh_type,) = struct.unpack_from(order + "I", section_headers, index * shentsize + 4)
         if sh_type == SHT_DYNAMIC:
             marks.append("a .dynamic section")
             break

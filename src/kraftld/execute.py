@@ -112,14 +112,16 @@ def _link(plan: LinkPlan, runner: ProcessRunner, progress: Progress) -> LinkResu
     return LinkResult(plan.output, plan.debug_output, fast=False, configured=configured)
 
 
-def _deliver_link(plan: LinkPlan, image: str, debug_image: str, side_outputs: tuple[tuple[str, str], ...]) -> None:
+def _deliver_link(
+    plan: LinkPlan, image: str, debug_image: str, side_outputs: tuple[tuple[str, str], ...], *, move: bool = False
+) -> None:
     check_static(image)
     check_static(debug_image)
     for written, wanted in side_outputs:
         if os.path.isfile(written):
-            deliver(written, wanted, executable=False)
-    deliver(debug_image, plan.debug_output)
-    deliver(image, plan.output)
+            deliver(written, wanted, executable=False, move=move)
+    deliver(debug_image, plan.debug_output, move=move)
+    deliver(image, plan.output, move=move)
 
 
 def _tree_states(plan: LinkPlan, runner: ProcessRunner) -> list[tuple[str, str]] | None:
@@ -178,7 +180,8 @@ def _fast_link(plan: LinkPlan, runner: ProcessRunner) -> LinkResult | None:
             log.info("a source tree changed since the last full build; make links instead")
             return None
         side_outputs = tuple((plan.relocated_path(written, link_dir), wanted) for written, wanted in plan.side_outputs)
-        _deliver_link(plan, image, image + ".dbg", side_outputs)
+        # The fast relink's outputs are this link's alone: they move into place, uncopied.
+        _deliver_link(plan, image, image + ".dbg", side_outputs, move=True)
         return LinkResult(plan.output, plan.debug_output, fast=True)
     finally:
         checker.join()
@@ -321,10 +324,9 @@ def find_image(build_dir: str) -> tuple[str, str]:
 
 
 def check_static(path: str) -> None:
-    with open(path, "rb") as handle:
-        data = handle.read()
     try:
-        marks = dynamic_linking_marks(data)
+        with open(path, "rb") as handle:
+            marks = dynamic_linking_marks(handle)
     except ValueError as error:
         raise ImageError(
             f"the build's image {path} is not a usable ELF file ({error})", "report this as a bug"
@@ -336,8 +338,20 @@ def check_static(path: str) -> None:
         )
 
 
-def deliver(source: str, destination: str, *, executable: bool = True) -> None:
-    """Copy a file into place by rename: readers see the old file or the new one, never half."""
+def deliver(source: str, destination: str, *, executable: bool = True, move: bool = False) -> None:
+    """Put a file in place by rename: readers see the old file or the new one, never half.
+
+    With `move`, a file kraftld will not need again is renamed into place when it is on the same
+    file system (no copy); otherwise it is copied next to the destination and renamed.
+    """
+    if move:
+        try:
+            os.chmod(source, (0o755 if executable else 0o644) & ~_umask())
+            os.replace(source, destination)
+            return
+        except OSError as error:
+            if error.errno != errno.EXDEV:
+                raise
     folder = os.path.dirname(destination) or "."
     fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(destination)}.")
     try:

@@ -98,13 +98,48 @@ def _clone(component: Component, url: str, settings: Settings, runner: ProcessRu
 
 
 def git_commit(path: str, runner: ProcessRunner) -> str | None:
-    """The checked-out commit of a tree, or None when it is not a git checkout."""
-    if not os.path.exists(os.path.join(path, ".git")):
+    """The checked-out commit of a tree, or None when it is not a git checkout.
+
+    Read from .git directly when it is a plain repository (a link pays for every process it
+    starts); git answers for anything else (worktrees, unusual refs).
+    """
+    git_dir = os.path.join(path, ".git")
+    if not os.path.exists(git_dir):
         return None
+    commit = _read_head(git_dir)
+    if commit is not None:
+        return commit
     completed = runner(Command(("git", "-C", path, "rev-parse", "HEAD")))
     if completed.returncode != 0 or not completed.tail:
         return None
     return completed.tail[-1].strip()
+
+
+_COMMIT = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+
+
+def _read_head(git_dir: str) -> str | None:
+    try:
+        with open(os.path.join(git_dir, "HEAD"), encoding="ascii") as handle:
+            head = handle.read().strip()
+        if _COMMIT.match(head):
+            return head
+        if not head.startswith("ref: "):
+            return None
+        ref = head[5:]
+        loose = os.path.join(git_dir, *ref.split("/"))
+        if os.path.isfile(loose):
+            with open(loose, encoding="ascii") as handle:
+                commit = handle.read().strip()
+            return commit if _COMMIT.match(commit) else None
+        with open(os.path.join(git_dir, "packed-refs"), encoding="ascii") as handle:
+            for line in handle:
+                commit, _, name = line.strip().partition(" ")
+                if name == ref and _COMMIT.match(commit):
+                    return commit
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
 
 
 def check_unikraft_tree(path: str) -> str:
