@@ -71,11 +71,30 @@ def execute(
                 return result
         with _locked(plan.lock_path, notify, shared=False):
             return _link(plan, runner, progress or Progress())
-    except BaseException:
+    except BaseException as error:
         for path in (plan.output, plan.debug_output):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+        if isinstance(error, OSError) and error.errno in _ENVIRONMENT_ERRORS:
+            raise _environment_error(error, plan) from None
         raise
+
+
+# Failures of the machine rather than of kraftld: reported as errors, not as bugs.
+_ENVIRONMENT_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def _environment_error(error: OSError, plan: LinkPlan) -> KraftldError:
+    where = error.filename or plan.entry
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return KraftldError(
+            f"no space left on the disk holding {where}",
+            "free some space, or point KRAFTLD_CACHE at a disk with room; the cache stays usable",
+        )
+    return KraftldError(
+        f"kraftld cannot write {where}: {error.strerror}",
+        "check the permissions of the cache (KRAFTLD_CACHE) and of the output's folder",
+    )
 
 
 @contextlib.contextmanager
