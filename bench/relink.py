@@ -12,7 +12,7 @@ For each configuration, on one warm cache, in one run:
   the three are interleaved, run after run, so they share the machine's noise;
 - cold build: kraftld on an empty cache vs bare make on an empty build folder (same options);
 - six links sharing one configuration, started together (like `cargo test --no-run`), vs six
-  independent builds, one after another (measured with --six-cold, otherwise 6 × the cold build);
+  independent builds, one after another (measured with --six-cold, otherwise 6 x the cold build);
 - `kraftld --version` start-up, with Python's own start-up beside it, and kraftld's own peak
   memory (its process alone, not make's) in a warm relink and in a cold build.
 
@@ -80,8 +80,20 @@ def timed(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> floa
 
 
 def compile_object(output: Path, name: str) -> None:
-    subprocess.run(["gcc", "-c", "-O2", "-fno-pic", "-fno-stack-protector", f'-DPROGRAM_NAME="{name}"',
-                    "-o", str(output), str(PROGRAM)], check=True)
+    subprocess.run(
+        [
+            "gcc",
+            "-c",
+            "-O2",
+            "-fno-pic",
+            "-fno-stack-protector",
+            f'-DPROGRAM_NAME="{name}"',
+            "-o",
+            str(output),
+            str(PROGRAM),
+        ],
+        check=True,
+    )
 
 
 def kraftld_run(setup: Setup, args: list[str], cache: Path, extra: dict[str, str] | None = None) -> tuple[float, int]:
@@ -99,7 +111,9 @@ def plan_of(setup: Setup, args: list[str], cache: Path) -> dict[str, str]:
     out = run([sys.executable, "-m", "kraftld", *args], env, setup.work).stdout
     build = next(shlex.split(line.strip()) for line in out.splitlines() if "UK_LDFLAGS=" in line)
     fields = dict(word.split("=", 1) for word in build if "=" in word and word.split("=", 1)[0].isupper())
-    fields["defconfig"] = "\n".join(line[2:] for line in out.split("defconfig:\n", 1)[1].split("decisions:")[0].splitlines())
+    fields["defconfig"] = "\n".join(
+        line[2:] for line in out.split("defconfig:\n", 1)[1].split("decisions:")[0].splitlines()
+    )
     return fields
 
 
@@ -108,8 +122,15 @@ def bare_make_setup(setup: Setup, plan: dict[str, str], folder: Path) -> tuple[l
     folder.mkdir(parents=True)
     (folder / "defconfig").write_text(plan["defconfig"] + "\n")
     build_dir = folder / "build"
-    base = ["make", "-C", setup.environ["BENCH_UNIKRAFT_TREE"], f"A={plan['A']}", f"O={build_dir}",
-            f"C={folder / 'config'}", f"N={plan['N']}"]
+    base = [
+        "make",
+        "-C",
+        setup.environ["BENCH_UNIKRAFT_TREE"],
+        f"A={plan['A']}",
+        f"O={build_dir}",
+        f"C={folder / 'config'}",
+        f"N={plan['N']}",
+    ]
     if "L" in plan:
         base.append(f"L={plan['L']}")
     archives = setup.environ.get("KRAFTLD_SOURCES")
@@ -172,8 +193,11 @@ def bench(setup: Setup, runs: int, six_cold: bool) -> dict[str, float]:
     # Six links sharing one configuration, started together.
     started = time.perf_counter()
     children = [
-        subprocess.Popen([sys.executable, "-m", "kraftld", str(obj), "-o", str(work / f"six{i}")],
-                         env={**setup.environ, "KRAFTLD_CACHE": str(cache)}, cwd=work)
+        subprocess.Popen(
+            [sys.executable, "-m", "kraftld", str(obj), "-o", str(work / f"six{i}")],
+            env={**setup.environ, "KRAFTLD_CACHE": str(cache)},
+            cwd=work,
+        )
         for i, obj in enumerate(objects)
     ]
     if any(child.wait() != 0 for child in children):
@@ -188,21 +212,41 @@ def bench(setup: Setup, runs: int, six_cold: bool) -> dict[str, float]:
         six_alone = 6 * cold_kraftld
 
     return {
-        "cold_kraftld": cold_kraftld, "cold_make": cold_make,
-        "relink_kraftld": median(fast), "relink_make": median(make), "relink_floor": median(floor),
-        "six_shared": six_shared, "six_alone": six_alone, "six_alone_measured": float(six_cold),
-        "rss_warm_mb": max(rss_warm) / 1024, "rss_cold_mb": rss_cold / 1024,
+        "cold_kraftld": cold_kraftld,
+        "cold_make": cold_make,
+        "relink_kraftld": median(fast),
+        "relink_make": median(make),
+        "relink_floor": median(floor),
+        "six_shared": six_shared,
+        "six_alone": six_alone,
+        "six_alone_measured": float(six_cold),
+        "rss_warm_mb": max(rss_warm) / 1024,
+        "rss_cold_mb": rss_cold / 1024,
     }
 
 
-def startup(runs: int) -> tuple[float, float]:
+def startup(runs: int) -> tuple[float, float, float, float]:
+    """kraftld --version and bare Python, with site (as installed) and without (python -S).
+
+    The second pair shows kraftld's own start-up apart from whatever the interpreter's site
+    packages run at every start (`.pth` hooks).
+    """
     script = shutil.which("kraftld")
     command = [script, "--version"] if script else [sys.executable, "-m", "kraftld", "--version"]
-    times, floor = [], []
+    package_parent = str(Path(__import__("kraftld").__file__).resolve().parent.parent)
+    bare = [
+        sys.executable,
+        "-S",
+        "-c",
+        f"import sys; sys.path.insert(0, {package_parent!r}); from kraftld.cli import main; main(['--version'])",
+    ]
+    times: list[list[float]] = [[], [], [], []]
     for _ in range(runs):
-        floor.append(timed([sys.executable, "-c", "pass"], dict(os.environ)))
-        times.append(timed(command, dict(os.environ)))
-    return median(times), median(floor)
+        times[0].append(timed(command, dict(os.environ)))
+        times[1].append(timed([sys.executable, "-c", "pass"], dict(os.environ)))
+        times[2].append(timed(bare, dict(os.environ)))
+        times[3].append(timed([sys.executable, "-S", "-c", "pass"], dict(os.environ)))
+    return median(times[0]), median(times[1]), median(times[2]), median(times[3])
 
 
 def report(name: str, r: dict[str, float]) -> None:
@@ -237,15 +281,24 @@ def main() -> int:
     if not options.unikraft and not options.sources:
         parser.error("give --unikraft, --sources, or both")
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}")
-    version, python_floor = startup(21)
-    print(f"start-up: kraftld --version {version * 1000:.0f} ms (median of 21; target <= 60 ms); "
-          f"python -c pass {python_floor * 1000:.0f} ms; kraftld's own share {(version - python_floor) * 1000:.0f} ms")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, "
+        f"Python {platform.python_version()}"
+    )
+    version, python_floor, version_bare, python_bare = startup(21)
+    print(
+        f"start-up, medians of 21 (target <= 60 ms):\n"
+        f"  kraftld --version {version * 1000:.0f} ms; python -c pass {python_floor * 1000:.0f} ms\n"
+        f"  without site hooks (python -S): kraftld --version {version_bare * 1000:.0f} ms; "
+        f"python -c pass {python_bare * 1000:.0f} ms"
+    )
     base = {k: v for k, v in os.environ.items() if not k.startswith("KRAFTLD_")}
     results: dict[str, dict[str, float]] = {}
     configs = []
     if options.unikraft:
-        configs.append(("nolibc helloworld", {"KRAFTLD_UNIKRAFT": options.unikraft, "BENCH_UNIKRAFT_TREE": options.unikraft}, None))
+        configs.append(
+            ("nolibc helloworld", {"KRAFTLD_UNIKRAFT": options.unikraft, "BENCH_UNIKRAFT_TREE": options.unikraft}, None)
+        )
     if options.sources:
         tree = str(Path(options.sources) / "unikraft")
         configs.append(("lib-musl", {"KRAFTLD_SOURCES": options.sources, "BENCH_UNIKRAFT_TREE": tree}, MUSL_KRAFTFILE))

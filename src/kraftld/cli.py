@@ -7,7 +7,6 @@ else that escapes is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -107,7 +106,7 @@ def _restore_sigterm(previous: object) -> None:
 def _link(
     args: list[str], environ: Mapping[str, str], cwd: str, runner: ProcessRunner, out: TextIO, err: TextIO
 ) -> int:
-    from . import progress
+    from . import logs, progress
     from .execute import execute
     from .linkline import Request, parse_link_line
     from .pipeline import plan_from_line
@@ -122,7 +121,7 @@ def _link(
     if line.request is Request.HELP:
         out.write(USAGE)
         return 0
-    _configure_logging(settings.log_level if not line.verbose else "debug", err)
+    log = logs.configure("kraftld", settings.log_level if not line.verbose else "debug", err)
     if line.verbose:
         _print_decisions(line, err)
     try:
@@ -142,7 +141,7 @@ def _link(
             _remove_output(os.path.join(cwd, line.output))
         raise
     how = "replaying the final link steps" if result.fast else "with make"
-    logging.getLogger("kraftld").info("wrote %s and %s, %s", result.image, result.debug_image, how)
+    log.info("wrote %s and %s, %s", result.image, result.debug_image, how)
     return 0
 
 
@@ -155,16 +154,6 @@ def _remove_output(output: str) -> None:
     for path in (output, output + ".dbg"):
         if os.path.isfile(path) or os.path.islink(path):
             os.unlink(path)
-
-
-def _configure_logging(level: str, stream: TextIO) -> None:
-    logger = logging.getLogger("kraftld")
-    logger.handlers.clear()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("kraftld: %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(level.upper())
-    logger.propagate = False
 
 
 def _print_decisions(line: LinkLine, err: TextIO) -> None:

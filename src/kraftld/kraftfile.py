@@ -100,12 +100,8 @@ def parse_kraftfile(text: str, path: str) -> Kraftfile:
         raise ConfigError(f"{path} is not valid YAML: {_one_line(error)}", "fix the Kraftfile's syntax") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} is not a YAML mapping", "a Kraftfile maps keys such as name, unikraft and targets")
-    unknown = sorted(str(k) for k in data if k not in _TOP_KEYS | _IGNORED_TOP_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}",
-            f"known keys are {', '.join(sorted(_TOP_KEYS | _IGNORED_TOP_KEYS))}",
-        )
+    known = _TOP_KEYS | _IGNORED_TOP_KEYS
+    _reject_unknown_keys(data, known, path, f"known keys are {', '.join(sorted(known))}")
     name = str(data.get("name") or os.path.basename(os.path.dirname(os.path.abspath(path))) or "app")
     unikraft = _component("unikraft", data.get("unikraft"), path)
     libraries_data = data.get("libraries") or {}
@@ -143,6 +139,14 @@ def _environment(value: Any, path: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _reject_unknown_keys(mapping: Mapping[Any, Any], known: set[str], where: str, hint: str) -> None:
+    # A typo silently ignored would build the wrong unikernel.
+    unknown = sorted(str(k) for k in mapping if k not in known)
+    if unknown:
+        plural = "s" if len(unknown) > 1 else ""
+        raise ConfigError(f"{where} has unknown key{plural} {', '.join(unknown)}", hint)
+
+
 def _one_line(error: Exception) -> str:
     return " ".join(str(error).split())
 
@@ -158,12 +162,7 @@ def _component(name: str, value: Any, path: str) -> Component:
         return Component(name, version=text)
     if not isinstance(value, dict):
         raise ConfigError(f"{path}: {name} must be a version string or a mapping", "see the README")
-    unknown = sorted(str(k) for k in value if k not in _COMPONENT_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{path}: {name} has unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}",
-            "a component takes source, version and kconfig",
-        )
+    _reject_unknown_keys(value, _COMPONENT_KEYS, f"{path}: {name}", "a component takes source, version and kconfig")
     source = value.get("source")
     version = value.get("version")
     return Component(
@@ -182,12 +181,12 @@ def _target(value: Any, path: str) -> Target:
         return Target(plat, arch)
     if not isinstance(value, dict):
         raise ConfigError(f"{path}: a target must be plat/arch or a mapping", "write a target as qemu/x86_64")
-    unknown = sorted(str(k) for k in value if k not in _TARGET_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{path}: a target has unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}",
-            "a target takes name, plat (or platform), arch (or architecture) and kconfig",
-        )
+    _reject_unknown_keys(
+        value,
+        _TARGET_KEYS,
+        f"{path}: a target",
+        "a target takes name, plat (or platform), arch (or architecture) and kconfig",
+    )
     plat_value = value.get("plat") or value.get("platform")
     arch_value = value.get("arch") or value.get("architecture")
     if not plat_value or not arch_value:

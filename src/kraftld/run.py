@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from types import FrameType
 from typing import BinaryIO, TextIO
 
-from . import __version__, kvm
+from . import __version__, kvm, logs
 from .console import ConsoleFilter
 from .errors import RunError
 from .process import stop_process_group
@@ -149,7 +149,7 @@ def main(
         out.flush()
         return 0
     assert isinstance(request, RunRequest)
-    _configure_logging("debug" if request.verbose else env.get("KRAFTLD_LOG", "warning"), err)
+    logs.configure("kraftld-run", "debug" if request.verbose else env.get("KRAFTLD_LOG", "warning"), err)
     with _signals_raise():
         try:
             outcome = run_image(request, env.get("KRAFTLD_CACHE") or default_cache(env), out)
@@ -162,16 +162,6 @@ def main(
     if outcome.message:
         err.write(f"kraftld-run: {outcome.message}\n")
     return outcome.status
-
-
-def _configure_logging(level: str, stream: TextIO) -> None:
-    logger = logging.getLogger("kraftld")
-    logger.handlers.clear()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("kraftld-run: %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(level.upper() if level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR") else "WARNING")
-    logger.propagate = False
 
 
 @contextlib.contextmanager

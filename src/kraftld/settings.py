@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .errors import ConfigError
+from .logs import LEVELS
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
-LOG_LEVELS = ("error", "warning", "info", "debug")
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,6 @@ def _flag(environ: Mapping[str, str], name: str, default: bool = False) -> bool:
 
 def _log_level(environ: Mapping[str, str]) -> str:
     value = environ.get("KRAFTLD_LOG", "").strip().lower() or "warning"
-    if value not in LOG_LEVELS:
-        raise ConfigError(f"KRAFTLD_LOG={value!r} is not a log level", f"use one of {', '.join(LOG_LEVELS)}")
+    if value not in LEVELS:
+        raise ConfigError(f"KRAFTLD_LOG={value!r} is not a log level", f"use one of {', '.join(LEVELS)}")
     return value
