@@ -166,7 +166,8 @@ def stamp(path: str) -> tuple[str, int, int]:
 
 
 def tree_state_command(path: str) -> Command:
-    return Command(("git", "-C", path, "status", "--porcelain=v1", "--untracked-files=no"))
+    # --no-optional-locks: links running side by side must not contend for the tree's index lock.
+    return Command(("git", "--no-optional-locks", "-C", path, "status", "--porcelain=v1", "--untracked-files=no"))
 
 
 def tree_state(head: str | None, status_output: str) -> str:
