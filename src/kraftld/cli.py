@@ -73,10 +73,10 @@ def main(
     if args == ["--explain-flags"]:
         out.write(explain_flags())
         return 0
-    from .process import logged, run_process
-
     previous = _install_sigterm()
     try:
+        from .process import logged, run_process
+
         return _link(args, env, cwd or os.getcwd(), logged(runner or run_process), out, err)
     except KraftldError as error:
         err.write(error.render())
@@ -138,7 +138,7 @@ def _link(
         )
     except BaseException:
         if line.output is not None and not settings.dry_run:
-            _remove_output(os.path.join(cwd, line.output))
+            _remove_output(os.path.join(cwd, line.output), [os.path.join(cwd, i.path) for i in line.inputs])
         raise
     how = "replaying the final link steps" if result.fast else "with make"
     log.info("wrote %s and %s, %s", result.image, result.debug_image, how)
@@ -149,10 +149,12 @@ def _say(err: TextIO, message: str) -> None:
     err.write(f"kraftld: {message}\n")
 
 
-def _remove_output(output: str) -> None:
-    """A failed link leaves nothing at -o, as gcc deletes a failed step's output."""
+def _remove_output(output: str, inputs: list[str]) -> None:
+    """A failed link leaves nothing at -o, as gcc deletes a failed step's output; an input
+    named as the output stays (the link refuses that line, and must not destroy the input)."""
+    spared = {os.path.realpath(path) for path in inputs}
     for path in (output, output + ".dbg"):
-        if os.path.isfile(path) or os.path.islink(path):
+        if (os.path.isfile(path) or os.path.islink(path)) and os.path.realpath(path) not in spared:
             os.unlink(path)
 
 
@@ -220,4 +222,9 @@ def explain_flags() -> str:
 
 
 def entry_point() -> None:
-    sys.exit(main())
+    try:
+        status = main()
+    except KeyboardInterrupt:  # before main could catch it: while Python was still importing
+        sys.stderr.write("kraftld: interrupted\n")
+        status = 130
+    sys.exit(status)

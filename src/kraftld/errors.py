@@ -20,9 +20,25 @@ class KraftldError(Exception):
         self.details = tuple(details)
 
     def render(self, program: str = "kraftld") -> str:
-        lines = [f"{program}: error: {self.message}", f"hint: {self.hint}"]
-        lines.extend(self.details)
+        # Names from the command line may hold line breaks or other control characters; shown
+        # escaped, they cannot forge a line of their own.
+        lines = [f"{program}: error: {printable(self.message)}", f"hint: {printable(self.hint)}"]
+        lines.extend(printable(line) for line in self.details)
         return "\n".join(lines) + "\n"
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (and undecodable bytes) written as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else _escape(c) for c in text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte os.fsdecode could not decode
+        return f"\\x{code - 0xDC00:02x}"
+    return repr(char)[1:-1] if code < 0x100 else f"\\u{code:04x}"
 
 
 class UsageError(KraftldError):

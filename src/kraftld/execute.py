@@ -18,6 +18,7 @@ import errno
 import fcntl
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -75,13 +76,11 @@ def execute(
         for path in (plan.output, plan.debug_output):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-        if isinstance(error, OSError) and error.errno in _ENVIRONMENT_ERRORS:
+        if isinstance(error, OSError):
+            # Here a file-system error is the machine's (a full disk, a cache that is a file,
+            # permissions), not a bug: reported as an error.
             raise _environment_error(error, plan) from None
         raise
-
-
-# Failures of the machine rather than of kraftld: reported as errors, not as bugs.
-_ENVIRONMENT_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
 
 
 def _environment_error(error: OSError, plan: LinkPlan) -> KraftldError:
@@ -92,8 +91,8 @@ def _environment_error(error: OSError, plan: LinkPlan) -> KraftldError:
             "free some space, or point KRAFTLD_CACHE at a disk with room; the cache stays usable",
         )
     return KraftldError(
-        f"kraftld cannot write {where}: {error.strerror}",
-        "check the permissions of the cache (KRAFTLD_CACHE) and of the output's folder",
+        f"kraftld cannot use {where}: {error.strerror or error}",
+        "check the cache folder (KRAFTLD_CACHE) and the output's folder: they must be writable folders",
     )
 
 
@@ -105,7 +104,7 @@ def _locked(path: str, notify: Notify | None, *, shared: bool) -> Iterator[None]
         try:
             fcntl.flock(handle, mode | fcntl.LOCK_NB)
         except BlockingIOError:
-            if notify and not shared:
+            if notify:
                 notify("waiting for another link that uses the same Unikraft build")
             fcntl.flock(handle, mode)
         try:
@@ -180,8 +179,11 @@ def _fast_link(plan: LinkPlan, runner: ProcessRunner) -> LinkResult | None:
     checker = threading.Thread(target=lambda: verdict.append(_tree_states(plan, runner) == list(prebuilt.trees)))
     checker.start()
     os.makedirs(plan.links_dir, exist_ok=True)
-    link_dir = tempfile.mkdtemp(dir=plan.links_dir, prefix=f"{os.getpid()}-")
+    _remove_abandoned_link_dirs(plan.links_dir)
+    link_dir = os.path.join(plan.links_dir, f"{os.getpid()}-{secrets.token_hex(4)}")
     try:
+        # Made inside the try: an interrupt right after it exists still removes it.
+        os.mkdir(link_dir)
         ensure_runtime(plan.runtime, runner)
         stage_dir = os.path.join(link_dir, "inputs")
         _stage_into(plan, stage_dir)
@@ -203,19 +205,34 @@ def _fast_link(plan: LinkPlan, runner: ProcessRunner) -> LinkResult | None:
         _deliver_link(plan, image, image + ".dbg", side_outputs, move=True)
         return LinkResult(plan.output, plan.debug_output, fast=True)
     finally:
-        checker.join()
         shutil.rmtree(link_dir, ignore_errors=True)
+        checker.join()
+
+
+def _remove_abandoned_link_dirs(links_dir: str) -> None:
+    """Remove the folders of fast relinks whose kraftld died (by SIGKILL, say) before cleaning up."""
+    for name in os.listdir(links_dir):
+        pid, _, _ = name.partition("-")
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(links_dir, name), ignore_errors=True)
+        except PermissionError:
+            pass  # alive, someone else's
 
 
 def write_if_changed(path: str, text: str) -> bool:
     """Write a file only when its text differs, so make sees no change where there is none."""
+    data = text.encode("utf-8", "surrogateescape")  # paths keep their bytes, as the OS gave them
     try:
-        with open(path, encoding="utf-8") as handle:
-            if handle.read() == text:
+        with open(path, "rb") as handle:
+            if handle.read() == data:
                 return False
     except FileNotFoundError:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-    _atomic_write(path, text.encode())
+    _atomic_write(path, data)
     return True
 
 
@@ -293,11 +310,17 @@ def _input_stamps(plan: LinkPlan) -> str:
 
 
 def _build(plan: LinkPlan, runner: ProcessRunner, progress: Progress) -> None:
+    _recover_from_killed_build(plan)
     progress.start(f"building the unikernel ({plan.config.target.label})")
+    marker = plan.build_marker_path
+    with open(marker, "w", encoding="ascii") as handle:
+        handle.write(f"{os.getpid()}\n")
     try:
         completed = _run_logged(plan, runner, plan.build_command, progress.line)
     finally:
         progress.finish()
+    # Only a build that ended (well or not) removes the marker: a killed kraftld leaves it.
+    os.unlink(marker)
     if completed.returncode != 0:
         raise BuildError(
             "the Unikraft build failed",
@@ -306,7 +329,33 @@ def _build(plan: LinkPlan, runner: ProcessRunner, progress: Progress) -> None:
         )
 
 
+def _recover_from_killed_build(plan: LinkPlan) -> None:
+    """Undo what a build that was killed mid-way may have left half-written.
+
+    The marker is written before make starts and removed when it ends; holding the entry's lock,
+    a link that finds one knows that build's kraftld died. make was told to stop (it removes its
+    half-written targets), but to be sure every file the interrupted build wrote is removed, so
+    make writes it again.
+    """
+    try:
+        since = os.stat(plan.build_marker_path).st_mtime_ns
+    except FileNotFoundError:
+        return
+    log.info("a build in this cache was interrupted; rebuilding what it had written")
+    for folder, _, names in os.walk(plan.build_dir):
+        for name in names:
+            path = os.path.join(folder, name)
+            with contextlib.suppress(FileNotFoundError):
+                if os.lstat(path).st_mtime_ns >= since:
+                    os.unlink(path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(plan.prebuilt_path)
+    os.unlink(plan.build_marker_path)
+
+
 def _build_hint(completed: Completed) -> str:
+    if completed.returncode == 127:
+        return f"{completed.command.argv[0]} is not installed (Debian: apt-get install make gcc flex bison)"
     text = "\n".join(completed.tail)
     if "undefined reference" in text:
         return (
@@ -372,7 +421,7 @@ def deliver(source: str, destination: str, *, executable: bool = True, move: boo
             if error.errno != errno.EXDEV:
                 raise
     folder = os.path.dirname(destination) or "."
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(destination)}.")
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".kraftld-")
     try:
         with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
             shutil.copyfileobj(src, out, 1 << 20)

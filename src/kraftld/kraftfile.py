@@ -233,6 +233,8 @@ def kconfig_value(raw: Any) -> str:
     if isinstance(raw, int):
         return str(raw)
     text = str(raw)
+    if "\n" in text or "\r" in text:
+        raise ConfigError(f"a Kconfig value holds a line break: {text!r}", "keep each value on one line")
     if text in ("y", "n", "m") or (text.startswith('"') and text.endswith('"') and len(text) >= 2):
         return text
     if text.lstrip("-").isdigit() or (text.lower().startswith("0x") and _is_hex(text[2:])):

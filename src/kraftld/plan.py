@@ -79,6 +79,11 @@ class LinkPlan:
         return self.defconfig_path + ".pending"
 
     @property
+    def build_marker_path(self) -> str:
+        """Present while make builds: found by a later link, it tells of a killed build."""
+        return os.path.join(self.entry, "build.running")
+
+    @property
     def prebuilt_path(self) -> str:
         return os.path.join(self.entry, "prebuilt.json")
 

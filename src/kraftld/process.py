@@ -51,37 +51,84 @@ class ProcessRunner(Protocol):
     ) -> Completed: ...
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def parent_death_signal(sig: int) -> Callable[[], None]:
+    """A preexec function: the kernel sends `sig` to the child when kraftld dies, even by SIGKILL."""
+
+    def arm() -> None:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+
+    return arm
+
+
 def run_process(command: Command, *, log_file: IO[str] | None = None, on_line: LineSink | None = None) -> Completed:
-    """Run a command to completion, its stdout and stderr merged, into `log_file` and `on_line`."""
-    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    """Run a command to completion, its stdout and stderr merged, into `log_file` and `on_line`.
+
+    With a log file, the child writes straight into it and kraftld follows the file: a kraftld
+    that dies leaves the child no broken pipe to die on half-way through writing its outputs.
+    The child gets SIGTERM should kraftld die, so make stops cleanly and removes what it was
+    writing.
+    """
+    start = 0
+    if log_file is not None:
+        log_file.flush()
+        start = log_file.tell()
     try:
         child = subprocess.Popen(
             command.argv,
             cwd=command.cwd,
             env=None if command.env is None else dict(command.env),
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
+            stdout=subprocess.PIPE if log_file is None else log_file,
             stderr=subprocess.STDOUT,
             pass_fds=command.pass_fds,
             start_new_session=True,
-            text=True,
-            errors="replace",
+            preexec_fn=parent_death_signal(signal.SIGTERM),
         )
     except FileNotFoundError:
         return Completed(command, 127, (f"{command.argv[0]}: command not found",))
     try:
-        assert child.stdout is not None
-        for line in child.stdout:
-            tail.append(line.rstrip("\n"))
-            if log_file is not None:
-                log_file.write(line)
-            if on_line is not None:
-                on_line(line)
-        returncode = child.wait()
+        if log_file is None:
+            assert child.stdout is not None
+            output = child.stdout.read()
+            returncode = child.wait()
+            lines = output.decode(errors="replace").splitlines()
+        else:
+            returncode, lines = _follow(child, log_file.name, start, on_line)
     except BaseException:
         stop_process_group(child)
         raise
-    return Completed(command, returncode, tuple(tail))
+    return Completed(command, returncode, tuple(lines[-TAIL_LINES:]))
+
+
+def _follow(child: subprocess.Popen[bytes], path: str, start: int, on_line: LineSink | None) -> tuple[int, list[str]]:
+    """Wait for `child`, passing the lines it appends to `path` to `on_line`; return its last lines."""
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    pending = b""
+    with open(path, "rb") as reader:
+        reader.seek(start)
+        while True:
+            returncode = child.poll()
+            chunk = reader.read()
+            if chunk:
+                *complete, pending = (pending + chunk).split(b"\n")
+                for raw in complete:
+                    line = raw.decode(errors="replace")
+                    tail.append(line)
+                    if on_line is not None:
+                        on_line(line + "\n")
+            elif returncode is not None:
+                break
+            else:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.wait(timeout=0.1)
+    if pending:
+        tail.append(pending.decode(errors="replace"))
+    return returncode, list(tail)
 
 
 def logged(runner: ProcessRunner) -> ProcessRunner:

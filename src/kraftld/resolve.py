@@ -65,25 +65,46 @@ def resolve_link(line: LinkLine, cwd: str) -> ResolvedLink:
         elif isinstance(item, LinkerScript):
             items.append(_script(item.path, cwd, search_dirs))
         elif isinstance(item, LinkerOutputFile):
-            items.append(LinkerOutputFile(item.option, os.path.join(cwd, item.path)))
+            items.append(LinkerOutputFile(item.option, _resolve_output(item.path, cwd, what=f"{item.option} file")))
         else:
             items.append(item)
     if not any(isinstance(item, StagedFile) and not item.as_script for item in items):
         raise UsageError("no input files", "name the objects and archives to link")
+    _check_outputs_spare_inputs(output, items)
     return ResolvedLink(output, tuple(items))
 
 
-def _resolve_output(path: str, cwd: str) -> str:
+NAME_MAX = 255
+
+
+def _resolve_output(path: str, cwd: str, what: str = "the output") -> str:
     output = os.path.normpath(os.path.join(cwd, path))
     folder = os.path.dirname(output)
+    if len(os.fsencode(os.path.basename(output))) > NAME_MAX:
+        raise UsageError(f"{what}'s name is longer than {NAME_MAX} bytes: {output}", "choose a shorter name")
     if not os.path.isdir(folder):
         raise UsageError(
-            f"the folder of the output does not exist: {folder}",
-            "create the folder first, or give -o a path in an existing folder",
+            f"the folder of {what} does not exist: {folder}",
+            "create the folder first, or give a path in an existing folder",
         )
     if os.path.isdir(output):
-        raise UsageError(f"the output is a folder: {output}", "give -o a file path")
+        raise UsageError(f"{what} is a folder: {output}", "give a file path")
+    if os.path.exists(output) and not os.path.isfile(output):
+        # Replacing a device or a pipe by an image (as root, even /dev/null) is never meant.
+        raise UsageError(f"{what} exists and is not a regular file: {output}", "give a path for a regular file")
     return output
+
+
+def _check_outputs_spare_inputs(output: str, items: list[ResolvedItem]) -> None:
+    """Like ld, refuse to write over an input: a failed link would lose it."""
+    written = {os.path.realpath(output), os.path.realpath(output + ".dbg")}
+    written |= {os.path.realpath(item.path) for item in items if isinstance(item, LinkerOutputFile)}
+    for item in items:
+        if isinstance(item, StagedFile) and os.path.realpath(item.path) in written:
+            raise UsageError(
+                f"the output is the same as the input {item.original}: the link would overwrite it",
+                "give -o (or -Map) a path that is not one of the inputs",
+            )
 
 
 def _read_head(path: str, shown: str) -> FileInfo:

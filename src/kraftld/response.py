@@ -11,6 +11,7 @@ finds it.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Sequence
 
 from .errors import ResponseFileError
@@ -21,6 +22,10 @@ _SEPARATORS = frozenset(" \t\n\r\f\v")
 # A response file tree that expands past this many arguments is a mistake (or an attack that
 # nests one file many times); real link lines have a few thousand.
 MAX_EXPANDED_ARGS = 1_000_000
+# Nesting deeper than this is no real compiler's doing.
+MAX_DEPTH = 64
+# rustc's largest response files hold a few MiB of paths.
+MAX_FILE_BYTES = 64 << 20
 
 ReadBytes = Callable[[str], bytes]
 
@@ -66,7 +71,17 @@ def split_response_text(text: str) -> list[str]:
 
 def _read_file(path: str) -> bytes:
     with open(path, "rb") as handle:
-        return handle.read()
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ResponseFileError(
+                f"response file @{path} is not a regular file", "name a file that holds the arguments"
+            )
+        if info.st_size > MAX_FILE_BYTES:
+            raise ResponseFileError(
+                f"response file @{path} is {info.st_size} bytes, more than kraftld reads ({MAX_FILE_BYTES})",
+                "check that the @ names a response file",
+            )
+        return handle.read(MAX_FILE_BYTES + 1)
 
 
 def expand_response_files(argv: Sequence[str], read: ReadBytes = _read_file) -> list[str]:
@@ -87,6 +102,11 @@ def _expand_into(out: list[str], args: Sequence[str], read: ReadBytes, chain: tu
                 )
             continue
         path = arg[1:]
+        if len(chain) >= MAX_DEPTH:
+            raise ResponseFileError(
+                f"response files are nested more than {MAX_DEPTH} deep (at @{path})",
+                "check for a chain of @files that keeps including further files",
+            )
         identity = os.path.realpath(path)
         if identity in chain:
             loop = " -> ".join(f"@{p}" for p in (*chain, identity))

@@ -10,7 +10,6 @@ kernel kills it should the runner itself be killed.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import re
@@ -29,7 +28,7 @@ from typing import BinaryIO, TextIO
 from . import __version__, kvm, logs
 from .console import ConsoleFilter
 from .errors import RunError
-from .process import stop_process_group
+from .process import parent_death_signal, stop_process_group
 from .qemu import RUNNER_FAILURE_STATUS, Accel, BootOptions, Ending, Outcome, interpret, qemu_command
 from .settings import default_cache
 
@@ -49,7 +48,6 @@ options (before IMAGE):
   --version, -h/--help
 """
 
-_PR_SET_PDEATHSIG = 1
 _SIZE = re.compile(r"^[0-9]+[KMGT]?$", re.IGNORECASE)
 
 
@@ -208,12 +206,6 @@ def _staged_image(image: str) -> Iterator[str]:
         yield staged
 
 
-def _die_with_parent() -> None:
-    # Runs in the child before exec: the kernel sends SIGKILL to QEMU if kraftld-run dies.
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
 def _boot(image: str, request: RunRequest, options: BootOptions, out: BinaryIO) -> tuple[Outcome, bool]:
     """Boot once. Returns the outcome, and whether KVM failed before the guest wrote anything."""
     seed = [int.from_bytes(os.urandom(8), "little") for _ in range(4)]
@@ -229,7 +221,7 @@ def _boot(image: str, request: RunRequest, options: BootOptions, out: BinaryIO) 
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=parent_death_signal(signal.SIGKILL),  # no QEMU outlives the runner
         )
     except FileNotFoundError:
         raise RunError(
