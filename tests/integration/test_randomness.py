@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kraftld.qemu import BootOptions, qemu_command
 from realboot import PROGRAMS, Tools
 
 
@@ -35,29 +36,10 @@ def test_host_seed_without_rdrand(tools: Tools, random_image: Path) -> None:
 
 
 def test_no_source_stops_loudly(random_image: Path) -> None:
-    # Booted by hand: no kraftld.seed, and a CPU without RDRAND.
-    result = subprocess.run(
-        [
-            "qemu-system-x86_64",
-            "-cpu",
-            "qemu64",
-            "-m",
-            "128M",
-            "-nodefaults",
-            "-display",
-            "none",
-            "-vga",
-            "none",
-            "-no-reboot",
-            "-serial",
-            "stdio",
-            "-device",
-            "isa-debug-exit,iobase=0x501,iosize=2",
-            "-kernel",
-            str(random_image),
-        ],
-        capture_output=True,
-        timeout=60,
-    )
+    # Booted by hand: kraftld-run's command without its kraftld.seed, on a CPU without RDRAND.
+    command = list(qemu_command(str(random_image), [], BootOptions(), [0, 0, 0, 0]))
+    command[command.index("-cpu") + 1] = "qemu64"
+    del command[command.index("-append") : command.index("-append") + 2]
+    result = subprocess.run(command, capture_output=True, timeout=60)
     assert "has no source" in result.stdout.decode()
     assert result.returncode == 85  # Unikraft's crash code: kraftld-run reports 134
