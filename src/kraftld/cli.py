@@ -8,17 +8,20 @@ else that escapes is a bug and keeps its traceback.
 from __future__ import annotations
 
 import os
-import signal
 import sys
-from collections.abc import Mapping, Sequence
-from types import FrameType
-from typing import TYPE_CHECKING, TextIO
 
 from . import __version__
-from .errors import KraftldError
 
-# The pipeline is imported when a link needs it: `kraftld --version` and `--help` answer without.
+# Start-up matters (a link is often a fraction of a second): `kraftld --version` and `--help`
+# answer before anything else is imported, and a link imports the pipeline when it needs it.
+# (TYPE_CHECKING is defined here rather than imported: mypy honours the name, and importing
+# `typing` costs more than the rest of start-up.)
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from types import FrameType
+    from typing import TextIO
+
     from .linkline import LinkLine
     from .pipeline import Probed
     from .plan import LinkPlan
@@ -73,6 +76,8 @@ def main(
     if args == ["--explain-flags"]:
         out.write(explain_flags())
         return 0
+    from .errors import KraftldError
+
     previous = _install_sigterm()
     try:
         from .process import logged, run_process
@@ -92,6 +97,8 @@ def main(
 
 
 def _install_sigterm() -> object:
+    import signal
+
     try:
         return signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # not the main thread (tests may call main from one)
@@ -99,6 +106,8 @@ def _install_sigterm() -> object:
 
 
 def _restore_sigterm(previous: object) -> None:
+    import signal
+
     if previous is not None:
         signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]
 

@@ -189,13 +189,12 @@ def _fast_link(plan: LinkPlan, runner: ProcessRunner) -> LinkResult | None:
         _stage_into(plan, stage_dir)
         os.makedirs(os.path.join(link_dir, "outputs"))
         commands, image = relink.replay(prebuilt, plan.relocated_ldflags(link_dir), link_dir)
-        with open(os.path.join(link_dir, "link.log"), "w", encoding="utf-8", errors="replace") as log_file:
-            for command in commands:
-                log_file.write(f"$ {command.shell_quoted()}\n")
-                completed = runner(command, log_file=log_file)
-                if completed.returncode != 0:
-                    log.info("the fast relink failed; make links instead")
-                    return None
+        # The steps are short and their output a few lines: captured, not followed in a file.
+        for command in commands:
+            completed = runner(command)
+            if completed.returncode != 0:
+                log.info("the fast relink failed (%s); make links instead", " / ".join(completed.tail[-3:]))
+                return None
         checker.join()
         if verdict != [True]:
             log.info("a source tree changed since the last full build; make links instead")

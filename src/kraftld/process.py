@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import shlex
 import signal
 import subprocess
@@ -109,23 +110,31 @@ def _follow(child: subprocess.Popen[bytes], path: str, start: int, on_line: Line
     """Wait for `child`, passing the lines it appends to `path` to `on_line`; return its last lines."""
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     pending = b""
-    with open(path, "rb") as reader:
-        reader.seek(start)
-        while True:
-            returncode = child.poll()
-            chunk = reader.read()
-            if chunk:
-                *complete, pending = (pending + chunk).split(b"\n")
-                for raw in complete:
-                    line = raw.decode(errors="replace")
-                    tail.append(line)
-                    if on_line is not None:
-                        on_line(line + "\n")
-            elif returncode is not None:
-                break
-            else:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    child.wait(timeout=0.1)
+    # A pidfd becomes readable the moment the child exits: no polling delay at the end.
+    exited = os.pidfd_open(child.pid) if hasattr(os, "pidfd_open") else None
+    try:
+        with open(path, "rb") as reader:
+            reader.seek(start)
+            while True:
+                returncode = child.poll()
+                chunk = reader.read()
+                if chunk:
+                    *complete, pending = (pending + chunk).split(b"\n")
+                    for raw in complete:
+                        line = raw.decode(errors="replace")
+                        tail.append(line)
+                        if on_line is not None:
+                            on_line(line + "\n")
+                elif returncode is not None:
+                    break
+                elif exited is not None:
+                    select.select([exited], [], [], 0.1)
+                else:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        child.wait(timeout=0.1)
+    finally:
+        if exited is not None:
+            os.close(exited)
     if pending:
         tail.append(pending.decode(errors="replace"))
     return returncode, list(tail)
