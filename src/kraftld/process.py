@@ -57,11 +57,13 @@ _PR_SET_PDEATHSIG = 1
 
 def parent_death_signal(sig: int) -> Callable[[], None]:
     """A preexec function: the kernel sends `sig` to the child when kraftld dies, even by SIGKILL."""
+    import ctypes
+
+    # Looked up here, in kraftld: the forked child only makes the call.
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
 
     def arm() -> None:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
 
     return arm
 
