@@ -292,6 +292,11 @@ def main() -> int:
         f"  without site hooks (python -S): kraftld --version {version_bare * 1000:.0f} ms; "
         f"python -c pass {python_bare * 1000:.0f} ms"
     )
+    # A regular install byte-compiles kraftld (pip does); an editable one under
+    # PYTHONDONTWRITEBYTECODE never would, and every run would compile it afresh.
+    import compileall
+
+    compileall.compile_dir(str(Path(__import__("kraftld").__file__).parent), quiet=1)
     base = {k: v for k, v in os.environ.items() if not k.startswith("KRAFTLD_")}
     results: dict[str, dict[str, float]] = {}
     configs = []

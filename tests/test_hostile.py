@@ -22,7 +22,6 @@ import shlex
 import stat
 import subprocess
 import sys
-import tempfile
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import IO, Any
 
 import pytest
 
+from kraftld import execute
 from kraftld.cli import main
 from kraftld.errors import ConfigError
 from kraftld.kraftfile import parse_kraftfile
@@ -270,21 +270,20 @@ def _response_chain(h: Harness, depth: int, last: str) -> Path:
 def _full_disk_under(folder: Path) -> Callable[[pytest.MonkeyPatch], None]:
     """Files created under `folder` sit on a full disk: every write to them fails with ENOSPC.
 
-    tempfile.mkstemp is how kraftld creates files it writes whole (cache files, the image at
-    -o); under `folder` it hands out a descriptor of /dev/full, the kernel's always-full device.
+    execute._temporary_beside is how kraftld creates files it writes whole (cache files, the
+    image at -o); under `folder` it hands out a descriptor of /dev/full, the kernel's always-full
+    device.
     """
-    original = tempfile.mkstemp
+    original = execute._temporary_beside
 
-    def mkstemp(
-        suffix: str | None = None, prefix: str | None = None, dir: str | None = None, text: bool = False
-    ) -> Any:
-        if dir is not None and os.path.abspath(dir).startswith(str(folder)):
+    def temporary_beside(path: str) -> tuple[int, str]:
+        if os.path.abspath(path).startswith(str(folder)):
             fd = os.open("/dev/full", os.O_WRONLY)
-            return fd, os.path.join(dir, f"{prefix or 'tmp'}on-a-full-disk")
-        return original(suffix, prefix, dir, text)
+            return fd, os.path.join(os.path.dirname(path), ".kraftld-on-a-full-disk")
+        return original(path)
 
     def patch(mp: pytest.MonkeyPatch) -> None:
-        mp.setattr(tempfile, "mkstemp", mkstemp)
+        mp.setattr(execute, "_temporary_beside", temporary_beside)
 
     return patch
 

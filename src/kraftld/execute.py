@@ -18,9 +18,7 @@ import errno
 import fcntl
 import logging
 import os
-import secrets
 import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -180,7 +178,7 @@ def _fast_link(plan: LinkPlan, runner: ProcessRunner) -> LinkResult | None:
     checker.start()
     os.makedirs(plan.links_dir, exist_ok=True)
     _remove_abandoned_link_dirs(plan.links_dir)
-    link_dir = os.path.join(plan.links_dir, f"{os.getpid()}-{secrets.token_hex(4)}")
+    link_dir = os.path.join(plan.links_dir, f"{os.getpid()}-{os.urandom(4).hex()}")
     try:
         # Made inside the try: an interrupt right after it exists still removes it.
         os.mkdir(link_dir)
@@ -236,7 +234,7 @@ def write_if_changed(path: str, text: str) -> bool:
 
 
 def _atomic_write(path: str, data: bytes) -> None:
-    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".kraftld-")
+    fd, temporary = _temporary_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -420,7 +418,7 @@ def deliver(source: str, destination: str, *, executable: bool = True, move: boo
             if error.errno != errno.EXDEV:
                 raise
     folder = os.path.dirname(destination) or "."
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".kraftld-")
+    fd, temporary = _temporary_beside(os.path.join(folder, os.path.basename(destination)))
     try:
         with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
             shutil.copyfileobj(src, out, 1 << 20)
@@ -432,6 +430,18 @@ def deliver(source: str, destination: str, *, executable: bool = True, move: boo
         if error.errno == errno.ENOSPC:
             raise KraftldError(f"no space left to write {destination}", "free space on that disk") from None
         raise
+
+
+def _temporary_beside(path: str) -> tuple[int, str]:
+    """A new private file in `path`'s folder, to be renamed over `path` (tempfile's mkstemp,
+    without the cost of importing tempfile on every link)."""
+    folder = os.path.dirname(path) or "."
+    while True:
+        temporary = os.path.join(folder, f".kraftld-{os.urandom(6).hex()}")
+        try:
+            return os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), temporary
+        except FileExistsError:
+            continue
 
 
 def _umask() -> int:
