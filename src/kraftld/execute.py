@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from . import relink
 from .elf import dynamic_linking_marks
 from .errors import BuildError, ImageError, KraftldError
-from .plan import LinkPlan
+from .plan import INPUTS_DIR, OUTPUTS_DIR, LinkPlan
 from .process import Command, Completed, ProcessRunner, describe_failure
 from .runtime import ensure_runtime
 
@@ -183,9 +183,8 @@ def _fast_link(plan: LinkPlan, runner: ProcessRunner) -> LinkResult | None:
         # Made inside the try: an interrupt right after it exists still removes it.
         os.mkdir(link_dir)
         ensure_runtime(plan.runtime, runner)
-        stage_dir = os.path.join(link_dir, "inputs")
-        _stage_into(plan, stage_dir)
-        os.makedirs(os.path.join(link_dir, "outputs"))
+        _stage_into(plan, os.path.join(link_dir, INPUTS_DIR))
+        os.makedirs(os.path.join(link_dir, OUTPUTS_DIR))
         commands, image = relink.replay(prebuilt, plan.relocated_ldflags(link_dir), link_dir)
         # The steps are short and their output a few lines: captured, not followed in a file.
         for command in commands:
@@ -417,8 +416,7 @@ def deliver(source: str, destination: str, *, executable: bool = True, move: boo
         except OSError as error:
             if error.errno != errno.EXDEV:
                 raise
-    folder = os.path.dirname(destination) or "."
-    fd, temporary = _temporary_beside(os.path.join(folder, os.path.basename(destination)))
+    fd, temporary = _temporary_beside(destination)
     try:
         with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
             shutil.copyfileobj(src, out, 1 << 20)
