@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from types import FrameType
     from typing import TextIO
 
+    from .headstart import HeadStart
     from .linkline import LinkLine
     from .pipeline import Probed
     from .plan import LinkPlan
@@ -79,10 +80,18 @@ def main(
     from .errors import KraftldError
 
     previous = _install_sigterm()
+    head: HeadStart | None = None
     try:
+        folder = cwd or os.getcwd()
+        if runner is None:
+            # A repeated link's steps start now, while the rest of kraftld is imported and
+            # the link planned; the plan adopts them only if they are exactly the steps it would run.
+            from . import headstart
+
+            head = headstart.begin(args, env, folder)
         from .process import logged, run_process
 
-        return _link(args, env, cwd or os.getcwd(), logged(runner or run_process), out, err)
+        return _link(args, env, folder, logged(runner or run_process), out, err, head, notes=runner is None)
     except KraftldError as error:
         err.write(error.render())
         return 1
@@ -93,6 +102,8 @@ def main(
         err.write("kraftld: terminated\n")
         return 143
     finally:
+        if head is not None:
+            head.close()
         _restore_sigterm(previous)
 
 
@@ -113,17 +124,27 @@ def _restore_sigterm(previous: object) -> None:
 
 
 def _link(
-    args: list[str], environ: Mapping[str, str], cwd: str, runner: ProcessRunner, out: TextIO, err: TextIO
+    args: list[str],
+    environ: Mapping[str, str],
+    cwd: str,
+    runner: ProcessRunner,
+    out: TextIO,
+    err: TextIO,
+    head: HeadStart | None,
+    *,
+    notes: bool,
 ) -> int:
-    from . import logs, progress
-    from .execute import execute
+    """Link; with `notes`, leave a note for the next link of this line to start ahead."""
+    from . import headstart, logs, progress
+    from .execute import execute, head_start_note
     from .linkline import Request, parse_link_line
     from .pipeline import plan_from_line
     from .response import expand_response_files
     from .settings import Settings
 
     settings = Settings.from_environ(environ)
-    line = parse_link_line(expand_response_files(args))
+    expanded = expand_response_files(args)
+    line = parse_link_line(expanded)
     if line.request is Request.VERSION or (line.verbose and not line.items and line.output is None):
         out.write(f"kraftld {__version__}\n")
         return 0
@@ -144,11 +165,16 @@ def _link(
             progress.terminal_progress(),
             notify=lambda message: _say(err, message),
             fast=settings.fast_relink,
+            head=head,
         )
     except BaseException:
         if line.output is not None and not settings.dry_run:
             _remove_output(os.path.join(cwd, line.output), [os.path.join(cwd, i.path) for i in line.inputs])
         raise
+    if notes and settings.fast_relink:
+        note = head_start_note(plan)
+        if note is not None:
+            headstart.remember(environ, expanded, cwd, note)
     how = "replaying the final link steps" if result.fast else "with make"
     log.info("wrote %s and %s, %s", result.image, result.debug_image, how)
     return 0

@@ -16,21 +16,25 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import logging
 import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from . import relink
+from . import headstart, relink
 from .elf import dynamic_linking_marks
 from .errors import BuildError, ImageError, KraftldError
+from .logs import log
 from .plan import INPUTS_DIR, OUTPUTS_DIR, LinkPlan
-from .process import Command, Completed, ProcessRunner, describe_failure
+from .process import Command, Completed, describe_failure
 from .runtime import ensure_runtime
 
-log = logging.getLogger("kraftld")
+TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
+if TYPE_CHECKING:
+    from .headstart import HeadStart
+    from .process import ProcessRunner
+
 
 Notify = Callable[[str], None]
 
@@ -60,14 +64,22 @@ def execute(
     notify: Notify | None = None,
     *,
     fast: bool = True,
+    head: HeadStart | None = None,
 ) -> LinkResult:
+    """Link by the fast relink or by make; `head` is a first step started ahead (`headstart`)."""
     try:
         os.makedirs(plan.entry, exist_ok=True)
         if fast:
-            with _locked(plan.lock_path, notify, shared=True):
-                result = _fast_link(plan, runner)
+            try:
+                with _locked(plan.lock_path, notify, shared=True):
+                    result = _fast_link(plan, runner, head)
+            finally:
+                if head is not None:
+                    head.close()  # it holds the lock shared: released before make takes it below
             if result is not None:
                 return result
+        if head is not None:
+            head.close()
         with _locked(plan.lock_path, notify, shared=False):
             return _link(plan, runner, progress or Progress())
     except BaseException as error:
@@ -167,7 +179,7 @@ def _record_prebuilt(plan: LinkPlan, image: str, runner: ProcessRunner) -> None:
     prebuilt.save(plan.prebuilt_path)
 
 
-def _fast_link(plan: LinkPlan, runner: ProcessRunner) -> LinkResult | None:
+def _fast_link(plan: LinkPlan, runner: ProcessRunner, head: HeadStart | None = None) -> LinkResult | None:
     """Relink by replaying the recorded final steps, or None when make must do it."""
     prebuilt = relink.load_prebuilt(plan.prebuilt_path, plan.config.key)
     if prebuilt is None or not relink.files_unchanged(prebuilt):
@@ -178,16 +190,30 @@ def _fast_link(plan: LinkPlan, runner: ProcessRunner) -> LinkResult | None:
     checker.start()
     os.makedirs(plan.links_dir, exist_ok=True)
     _remove_abandoned_link_dirs(plan.links_dir)
-    link_dir = os.path.join(plan.links_dir, f"{os.getpid()}-{os.urandom(4).hex()}")
+    if head is not None:
+        ahead, _ = relink.replay(prebuilt, plan.relocated_ldflags(head.link_dir), head.link_dir)
+        if not head.fits(plan.entry, _staged_names(plan), [(c.argv, c.cwd or "") for c in ahead]):
+            log.debug("the steps started ahead are not this link's: stopped")
+            head.close()
+            head = None
+        elif not head.succeeded():
+            log.debug("a step started ahead failed: the steps run again, as they always do")
+            head.close()
+            head = None
+    link_dir = head.link_dir if head else os.path.join(plan.links_dir, f"{os.getpid()}-{os.urandom(4).hex()}")
     try:
-        # Made inside the try: an interrupt right after it exists still removes it.
-        os.mkdir(link_dir)
+        if head is None:
+            # Made inside the try: an interrupt right after it exists still removes it.
+            os.mkdir(link_dir)
+            _stage_into(plan, os.path.join(link_dir, INPUTS_DIR))
+            os.makedirs(os.path.join(link_dir, OUTPUTS_DIR))
         ensure_runtime(plan.runtime, runner)
-        _stage_into(plan, os.path.join(link_dir, INPUTS_DIR))
-        os.makedirs(os.path.join(link_dir, OUTPUTS_DIR))
         commands, image = relink.replay(prebuilt, plan.relocated_ldflags(link_dir), link_dir)
-        # The steps are short and their output a few lines: captured, not followed in a file.
         for command in commands:
+            if head is not None:
+                log.debug("ran (started before planning): %s", command.shell_quoted())
+                continue
+            # The steps are short and their output a few lines: captured, not followed in a file.
             completed = runner(command)
             if completed.returncode != 0:
                 log.info("the fast relink failed (%s); make links instead", " / ".join(completed.tail[-3:]))
@@ -203,6 +229,28 @@ def _fast_link(plan: LinkPlan, runner: ProcessRunner) -> LinkResult | None:
     finally:
         shutil.rmtree(link_dir, ignore_errors=True)
         checker.join()
+
+
+def _staged_names(plan: LinkPlan) -> list[tuple[str, str]]:
+    return [(os.path.basename(stage.link), stage.target) for stage in plan.staged]
+
+
+def head_start_note(plan: LinkPlan) -> dict[str, object] | None:
+    """What `headstart` needs to start this link's steps ahead next time, or None."""
+    prebuilt = relink.load_prebuilt(plan.prebuilt_path, plan.config.key)
+    if prebuilt is None:
+        return None
+    mark = headstart.LINK_DIR_MARK
+    commands, _ = relink.replay(prebuilt, plan.relocated_ldflags(mark), mark)
+    return {
+        "entry": plan.entry,
+        "lock": plan.lock_path,
+        "links_dir": plan.links_dir,
+        "inputs_dir": INPUTS_DIR,
+        "outputs_dir": OUTPUTS_DIR,
+        "staged": [list(pair) for pair in _staged_names(plan)],
+        "steps": [[list(command.argv), command.cwd or ""] for command in commands],
+    }
 
 
 def _remove_abandoned_link_dirs(links_dir: str) -> None:

@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from .errors import ConfigError
+
+TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 KRAFTFILE_NAMES = ("Kraftfile", "Kraftfile.yaml", "Kraftfile.yml", "kraft.yaml", "kraft.yml")
 

@@ -14,11 +14,15 @@ from .config import BuildConfig, image_name, render_defconfig, select_target
 from .kraftfile import DEFAULT_KRAFTFILE, Kraftfile, find_kraftfile, load_kraftfile
 from .linkline import LinkLine
 from .plan import LinkPlan, MakeSetup, plan_link
-from .process import ProcessRunner, jobserver, without_make_variables
+from .process import jobserver, without_make_variables
 from .resolve import resolve_link
 from .runtime import params_source, plan_runtime
 from .settings import Settings
 from .sources import SourceTree, check_unikraft_tree, git_commit, library_downloads, locate
+
+TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
+if TYPE_CHECKING:
+    from .process import ProcessRunner
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ make and all its compilers, and a terminal's Ctrl-C reaches kraftld alone, which
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import select
 import shlex
@@ -18,9 +17,13 @@ import subprocess
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Protocol
 
-log = logging.getLogger("kraftld")
+from .logs import log
+
+TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
+if TYPE_CHECKING:
+    from typing import IO, Protocol
+
 
 TAIL_LINES = 40
 
@@ -46,10 +49,14 @@ class Completed:
 LineSink = Callable[[str], None]
 
 
-class ProcessRunner(Protocol):
-    def __call__(
-        self, command: Command, *, log_file: IO[str] | None = None, on_line: LineSink | None = None
-    ) -> Completed: ...
+if TYPE_CHECKING:
+
+    class ProcessRunner(Protocol):
+        """What runs a command: `run_process`, `logged(...)` of it, or a test's recorder."""
+
+        def __call__(
+            self, command: Command, *, log_file: IO[str] | None = None, on_line: LineSink | None = None
+        ) -> Completed: ...
 
 
 _PR_SET_PDEATHSIG = 1
@@ -71,10 +78,12 @@ def parent_death_signal(sig: int) -> Callable[[], None]:
 def run_process(command: Command, *, log_file: IO[str] | None = None, on_line: LineSink | None = None) -> Completed:
     """Run a command to completion, its stdout and stderr merged, into `log_file` and `on_line`.
 
-    With a log file, the child writes straight into it and kraftld follows the file: a kraftld
-    that dies leaves the child no broken pipe to die on half-way through writing its outputs.
-    The child gets SIGTERM should kraftld die, so make stops cleanly and removes what it was
-    writing.
+    With a log file, the child is a build (make): it writes straight into the file and kraftld
+    follows it, so a kraftld that dies leaves it no broken pipe to die on half-way through
+    writing its outputs, and it gets SIGTERM should kraftld die, so make stops cleanly and
+    removes what it was writing. Without one, the child is a short step (a link step, git, the
+    runtime's compile) whose output is captured: it ends by itself within moments, and starting
+    it without a pre-exec hook lets Python use vfork, which is faster.
     """
     start = 0
     if log_file is not None:
@@ -90,7 +99,7 @@ def run_process(command: Command, *, log_file: IO[str] | None = None, on_line: L
             stderr=subprocess.STDOUT,
             pass_fds=command.pass_fds,
             start_new_session=True,
-            preexec_fn=parent_death_signal(signal.SIGTERM),
+            preexec_fn=None if log_file is None else parent_death_signal(signal.SIGTERM),
         )
     except FileNotFoundError:
         return Completed(command, 127, (f"{command.argv[0]}: command not found",))

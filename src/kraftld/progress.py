@@ -10,9 +10,12 @@ import os
 import shutil
 import sys
 import time
-from typing import IO
 
 from .execute import Progress
+
+TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
+if TYPE_CHECKING:
+    from typing import IO
 
 
 class TerminalProgress(Progress):

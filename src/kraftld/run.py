@@ -10,7 +10,6 @@ kernel kills it should the runner itself be killed.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import re
 import selectors
@@ -26,13 +25,12 @@ from types import FrameType
 from typing import BinaryIO, TextIO
 
 from . import __version__, kvm, logs
+from .cachedir import cache_dir
 from .console import ConsoleFilter
 from .errors import RunError
+from .logs import log
 from .process import parent_death_signal, stop_process_group
 from .qemu import RUNNER_FAILURE_STATUS, Accel, BootOptions, Ending, Outcome, interpret, qemu_command
-from .settings import default_cache
-
-log = logging.getLogger("kraftld")
 
 USAGE = """\
 usage: kraftld-run [options] IMAGE [ARGS...]
@@ -150,7 +148,7 @@ def main(
     logs.configure("kraftld-run", "debug" if request.verbose else env.get("KRAFTLD_LOG", "warning"), err)
     with _signals_raise():
         try:
-            outcome = run_image(request, env.get("KRAFTLD_CACHE") or default_cache(env), out)
+            outcome = run_image(request, cache_dir(env), out)
         except RunError as error:
             err.write(error.render("kraftld-run"))
             return RUNNER_FAILURE_STATUS

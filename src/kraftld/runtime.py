@@ -11,7 +11,11 @@ import os
 from dataclasses import dataclass
 
 from .errors import BuildError
-from .process import Command, ProcessRunner, describe_failure
+from .process import Command, describe_failure
+
+TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
+if TYPE_CHECKING:
+    from .process import ProcessRunner
 
 SOURCE_NAME = "kraftld_runtime.c"
 

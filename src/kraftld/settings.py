@@ -15,6 +15,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .cachedir import cache_dir
 from .errors import ConfigError
 from .logs import LEVELS
 
@@ -38,16 +39,11 @@ class Settings:
             unikraft=_path(environ, "KRAFTLD_UNIKRAFT"),
             sources=_path(environ, "KRAFTLD_SOURCES"),
             target=environ.get("KRAFTLD_TARGET") or None,
-            cache=_path(environ, "KRAFTLD_CACHE") or default_cache(environ),
+            cache=cache_dir(environ),
             dry_run=_flag(environ, "KRAFTLD_DRY_RUN"),
             log_level=_log_level(environ),
             fast_relink=_flag(environ, "KRAFTLD_FAST_RELINK", default=True),
         )
-
-
-def default_cache(environ: Mapping[str, str]) -> str:
-    base = environ.get("XDG_CACHE_HOME") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "kraftld")
 
 
 def _path(environ: Mapping[str, str], name: str) -> str | None:

@@ -15,8 +15,12 @@ from dataclasses import dataclass
 
 from .errors import SourceError
 from .kraftfile import Component
-from .process import Command, ProcessRunner, describe_failure
+from .process import Command, describe_failure
 from .settings import Settings
+
+TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
+if TYPE_CHECKING:
+    from .process import ProcessRunner
 
 DEFAULT_ORIGINS = "https://github.com/unikraft/{repo}.git"
 # Branch names KraftKit uses for "whatever is current"; kraftld then takes the default branch.

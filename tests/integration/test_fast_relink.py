@@ -53,3 +53,49 @@ def test_an_edited_unikraft_tree_makes_make_rebuild(tools: Tools, tmp_path: Path
     assert "a source tree changed" in rebuilt.stderr
     assert tools.run(tmp_path / "c").stdout.decode().startswith("program edited")
     assert how(tools.kraftld([str(obj), "-o", str(tmp_path / "d")], env=env)) == "fast"
+
+
+AHEAD = "ran (started before planning)"
+
+
+def test_a_repeated_line_starts_ahead_and_gives_make_s_bytes(tools: Tools, tmp_path: Path) -> None:
+    obj = tmp_path / "loop.o"
+    line = [str(obj), "-o", str(tmp_path / "image")]
+    tools.compile_c(PROGRAMS / "behave.c", obj, '-DPROGRAM_NAME="before"')
+    first = tools.kraftld(line, env={"KRAFTLD_LOG": "debug"})
+    assert AHEAD not in first.stderr  # no note yet for this line
+    # The edit-build-run loop: the same object file, new contents, the same link line.
+    tools.compile_c(PROGRAMS / "behave.c", obj, '-DPROGRAM_NAME="after"')
+    second = tools.kraftld(line, env={"KRAFTLD_LOG": "debug"})
+    assert second.stderr.count(AHEAD) == 5, second.stderr  # the final steps (boot info takes two)
+    assert how(second) == "fast"
+    by_make = tools.kraftld([str(obj), "-o", str(tmp_path / "by-make")], env={"KRAFTLD_FAST_RELINK": "0"})
+    assert by_make.returncode == 0
+    assert (tmp_path / "image").read_bytes() == (tmp_path / "by-make").read_bytes()
+    assert (tmp_path / "image.dbg").read_bytes() == (tmp_path / "by-make.dbg").read_bytes()
+    assert tools.run(tmp_path / "image").stdout.decode().startswith("program after")
+    assert not list(Path(tools.environ["KRAFTLD_CACHE"]).glob("builds/*/links/*"))  # no folder left behind
+
+
+def test_a_note_that_no_longer_fits_is_dropped(tools: Tools, tmp_path: Path) -> None:
+    import marshal
+
+    env = {"KRAFTLD_CACHE": str(tmp_path / "cache"), "KRAFTLD_LOG": "debug"}
+    obj = tmp_path / "fit.o"
+    line = [str(obj), "-o", str(tmp_path / "image")]
+    tools.compile_c(PROGRAMS / "behave.c", obj, '-DPROGRAM_NAME="fits"')
+    tools.kraftld(line, env=env)
+    (note_file,) = (tmp_path / "cache" / "headstart").iterdir()
+    note = marshal.loads(note_file.read_bytes())
+    # A step the plan would not run (a stale or tampered note): it starts, and is thrown away.
+    note["steps"][1][0].append("--strip-debug")
+    note_file.write_bytes(marshal.dumps(note))
+    relinked = tools.kraftld(line, env=env)
+    assert "the steps started ahead are not this link's" in relinked.stderr
+    assert how(relinked) == "fast"
+    assert tools.run(tmp_path / "image").stdout.decode().startswith("program fits")
+    # Garbage where the note was: no head start, the same link.
+    note_file.write_bytes(b"\x00not a note")
+    relinked = tools.kraftld(line, env=env)
+    assert AHEAD not in relinked.stderr and how(relinked) == "fast"
+    assert tools.run(tmp_path / "image").stdout.decode().startswith("program fits")
