@@ -66,7 +66,7 @@ def execute(
     fast: bool = True,
     head: HeadStart | None = None,
 ) -> LinkResult:
-    """Link by the fast relink or by make; `head` is a first step started ahead (`headstart`)."""
+    """Link by the fast relink or by make; `head`: the steps a head start began (`headstart`)."""
     try:
         os.makedirs(plan.entry, exist_ok=True)
         if fast:
@@ -126,8 +126,10 @@ def _locked(path: str, notify: Notify | None, *, shared: bool) -> Iterator[None]
 def _link(plan: LinkPlan, runner: ProcessRunner, progress: Progress) -> LinkResult:
     for path, text in plan.app_files:
         write_if_changed(path, text)
-    ensure_runtime(plan.runtime, runner)
+    # Only the final link needs the runtime object: it compiles while make configures.
+    runtime_ready = _alongside(lambda: ensure_runtime(plan.runtime, runner))
     configured = _configure(plan, runner)
+    runtime_ready()
     _preseed(plan)
     _stage(plan)
     for written, _ in plan.side_outputs:
@@ -138,6 +140,27 @@ def _link(plan: LinkPlan, runner: ProcessRunner, progress: Progress) -> LinkResu
     _deliver_link(plan, image, debug_image, plan.side_outputs)
     _record_prebuilt(plan, image, runner)
     return LinkResult(plan.output, plan.debug_output, fast=False, configured=configured)
+
+
+def _alongside(work: Callable[[], object]) -> Callable[[], None]:
+    """Start `work` in a thread; the function returned waits for it and raises what it raised."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as error:
+            raised.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+
+    def wait() -> None:
+        thread.join()
+        if raised:
+            raise raised[0]
+
+    return wait
 
 
 def _deliver_link(

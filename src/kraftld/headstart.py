@@ -35,6 +35,7 @@ NOTE_FORMAT = 1
 # Notes are kraftld's private cache files, written in marshal's format rather than JSON: importing
 # json (and the re module it needs) would cost the head start a third of its time. A note another
 # Python version wrote may not load: that link then has no head start, nothing worse.
+
 # Stands for the link folder in a note's command: no path or argument can hold a NUL.
 LINK_DIR_MARK = "\0"
 
@@ -46,7 +47,7 @@ def note_path(environ: Mapping[str, str], args: Sequence[str], cwd: str) -> str:
 
 
 def _disabled(environ: Mapping[str, str]) -> bool:
-    # The settings stage validates these; here anything but a plain "off" leaves the link alone.
+    # The settings stage rejects values that are neither yes nor no; here, in doubt, no head start.
     dry_run = environ.get("KRAFTLD_DRY_RUN", "").strip().lower() not in ("", "0", "false", "no", "off")
     no_fast = environ.get("KRAFTLD_FAST_RELINK", "1").strip().lower() not in ("1", "true", "yes", "on")
     return dry_run or no_fast
