@@ -340,7 +340,7 @@ def main() -> int:
     parser.add_argument("--unikraft", help="a Unikraft tree: benchmark the nolibc helloworld")
     parser.add_argument("--sources", help="an offline mirror (unikraft/, lib-musl/, archives/): benchmark lib-musl")
     parser.add_argument("--runs", type=int, default=7, help="warm relinks per tool (default 7)")
-    parser.add_argument("--cold-runs", type=int, default=2, help="cold builds per tool (default 2)")
+    parser.add_argument("--cold-runs", type=int, default=3, help="cold builds per tool (default 3)")
     parser.add_argument("--six-cold", action="store_true", help="really run six independent cold builds")
     parser.add_argument("--python", default=sys.executable, help="the interpreter to install kraftld for")
     parser.add_argument("--json", help="also write the figures to this file")
