@@ -22,7 +22,7 @@ def make_note(entry: Path, target: Path, steps: list[list[object]]) -> dict[str,
         "links_dir": str(entry / "links"),
         "inputs_dir": "inputs",
         "outputs_dir": "outputs",
-        "staged": [["0000-main.o", str(target)]],
+        "inputs": [[0, "0000-main.o", str(target)]],
         "steps": steps,
     }
 
@@ -34,12 +34,13 @@ def setting(tmp_path: Path) -> tuple[dict[str, str], Path, Path]:
     return {"KRAFTLD_CACHE": str(tmp_path / "cache")}, tmp_path / "cache" / "builds" / "k", target
 
 
-LINE = ["main.o", "-o", "image"]
+def line(target: Path) -> list[str]:
+    return [str(target), "-o", "image"]
 
 
 def started(environ: dict[str, str], entry: Path, target: Path, steps: list[list[object]]) -> HeadStart:
-    headstart.remember(environ, LINE, "/work", make_note(entry, target, steps))
-    head = headstart.begin(LINE, environ, "/work")
+    headstart.remember(environ, line(target), "/work", make_note(entry, target, steps))
+    head = headstart.begin(line(target), environ, "/work")
     assert head is not None
     return head
 
@@ -101,17 +102,17 @@ def test_close_stops_a_running_step(setting: tuple[dict[str, str], Path, Path]) 
 def test_a_note_is_rewritten_only_when_it_changed(setting: tuple[dict[str, str], Path, Path]) -> None:
     environ, entry, target = setting
     note = make_note(entry, target, [[["true"], "/"]])
-    headstart.remember(environ, LINE, "/work", note)
-    path = Path(headstart.note_path(environ, LINE, "/work"))
+    headstart.remember(environ, line(target), "/work", note)
+    path = Path(headstart.note_path(environ, "image", "/work"))
     os.utime(path, ns=(1, 1))
-    headstart.remember(environ, LINE, "/work", note)
+    headstart.remember(environ, line(target), "/work", note)
     assert path.stat().st_mtime_ns == 1
-    headstart.remember(environ, LINE, "/work", {**note, "steps": [[["false"], "/"]]})
+    headstart.remember(environ, line(target), "/work", {**note, "steps": [[["false"], "/"]]})
     assert path.stat().st_mtime_ns != 1
 
 
-def no_head(environ: dict[str, str], entry: Path) -> None:
-    assert headstart.begin(LINE, environ, "/work") is None
+def no_head(environ: dict[str, str], entry: Path, target: Path) -> None:
+    assert headstart.begin(line(target), environ, "/work") is None
     assert not list((entry / "links").glob("*"))
 
 
@@ -123,51 +124,81 @@ def test_no_head_start_when_fast_relinks_are_off(
     setting: tuple[dict[str, str], Path, Path], variable: dict[str, str]
 ) -> None:
     environ, entry, target = setting
-    headstart.remember(environ, LINE, "/work", make_note(entry, target, [[["true"], "/"]]))
-    no_head({**environ, **variable}, entry)
+    headstart.remember(environ, line(target), "/work", make_note(entry, target, [[["true"], "/"]]))
+    no_head({**environ, **variable}, entry, target)
 
 
-def test_no_head_start_for_another_line_or_folder(setting: tuple[dict[str, str], Path, Path]) -> None:
+def test_no_head_start_for_another_output_folder_or_length(setting: tuple[dict[str, str], Path, Path]) -> None:
     environ, entry, target = setting
-    headstart.remember(environ, LINE, "/work", make_note(entry, target, [[["true"], "/"]]))
-    assert headstart.begin([*LINE, "-lm"], environ, "/work") is None
-    assert headstart.begin(LINE, environ, "/elsewhere") is None
-    # A note found by its name but written for another line (as a name clash would have it).
-    other = Path(headstart.note_path(environ, [*LINE, "-lm"], "/work"))
-    other.write_bytes(Path(headstart.note_path(environ, LINE, "/work")).read_bytes())
-    assert headstart.begin([*LINE, "-lm"], environ, "/work") is None
+    headstart.remember(environ, line(target), "/work", make_note(entry, target, [[["true"], "/"]]))
+    assert headstart.begin([str(target), "-o", "other"], environ, "/work") is None
+    assert headstart.begin(line(target), environ, "/elsewhere") is None
+    assert headstart.begin([*line(target), "-lm"], environ, "/work") is None  # the inputs' places moved
+    # A note found by its name but written for another output (as a name clash would have it).
+    other = Path(headstart.note_path(environ, "other", "/work"))
+    other.write_bytes(Path(headstart.note_path(environ, "image", "/work")).read_bytes())
+    assert headstart.begin([str(target), "-o", "other"], environ, "/work") is None
+
+
+def test_renamed_inputs_are_staged_under_their_new_names(setting: tuple[dict[str, str], Path, Path]) -> None:
+    # rustc's objects change names at every build: the note's places take the new words.
+    environ, entry, target = setting
+    copy = ["sh", "-c", 'cat "$0" > "$1"', f"{LINK_DIR_MARK}/inputs/0000-main.o", f"{LINK_DIR_MARK}/outputs/copy"]
+    headstart.remember(environ, line(target), "/work", make_note(entry, target, [[copy, "/"]]))
+    renamed = target.with_name("main.1jyu7mp.rcgu.o")
+    renamed.write_bytes(b"renamed object")
+    head = headstart.begin(line(renamed), environ, "/work")
+    assert head is not None
+    assert head.staged == [("0000-main.1jyu7mp.rcgu.o", str(renamed))]
+    assert head.steps[0][0][3] == f"{head.link_dir}/inputs/0000-main.1jyu7mp.rcgu.o"
+    assert head.succeeded()
+    assert (Path(head.link_dir) / "outputs" / "copy").read_bytes() == b"renamed object"
+    head.close()
+
+
+def test_an_input_that_is_no_word_of_the_line_stays(setting: tuple[dict[str, str], Path, Path]) -> None:
+    environ, entry, target = setting
+    library = target.with_name("libfoo.a")  # found by -lfoo: no word names it
+    library.write_bytes(b"!<arch>\n")
+    note = make_note(entry, target, [[["true"], "/"]])
+    note["inputs"] = [[0, "0000-main.o", str(target)], [-1, "0001-libfoo.a", str(library)]]
+    headstart.remember(environ, [*line(target), "-lfoo"], "/work", note)
+    head = headstart.begin([*line(target), "-lfoo"], environ, "/work")
+    assert head is not None
+    assert head.staged == [("0000-main.o", str(target)), ("0001-libfoo.a", str(library))]
+    head.close()
 
 
 @pytest.mark.parametrize("content", [b"", b"\x00garbage", b"\xe9" * 100])
 def test_a_damaged_note_is_no_note(setting: tuple[dict[str, str], Path, Path], content: bytes) -> None:
     environ, entry, target = setting
-    headstart.remember(environ, LINE, "/work", make_note(entry, target, [[["true"], "/"]]))
-    Path(headstart.note_path(environ, LINE, "/work")).write_bytes(content)
-    no_head(environ, entry)
+    headstart.remember(environ, line(target), "/work", make_note(entry, target, [[["true"], "/"]]))
+    Path(headstart.note_path(environ, "image", "/work")).write_bytes(content)
+    no_head(environ, entry, target)
 
 
 def test_no_head_start_while_a_full_build_holds_the_lock(setting: tuple[dict[str, str], Path, Path]) -> None:
     environ, entry, target = setting
-    headstart.remember(environ, LINE, "/work", make_note(entry, target, [[["true"], "/"]]))
+    headstart.remember(environ, line(target), "/work", make_note(entry, target, [[["true"], "/"]]))
     with open(entry / "lock", "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        no_head(environ, entry)
+        no_head(environ, entry, target)
 
 
 def test_no_head_start_when_an_input_is_gone(setting: tuple[dict[str, str], Path, Path]) -> None:
     environ, entry, target = setting
-    headstart.remember(environ, LINE, "/work", make_note(entry, target, [[["true"], "/"]]))
+    headstart.remember(environ, line(target), "/work", make_note(entry, target, [[["true"], "/"]]))
     target.unlink()
-    no_head(environ, entry)
+    no_head(environ, entry, target)
     with open(entry / "lock", "a+") as lock:  # and the lock was released
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def test_a_response_file_line_finds_its_note(setting: tuple[dict[str, str], Path, Path], tmp_path: Path) -> None:
     environ, entry, target = setting
-    headstart.remember(environ, LINE, "/work", make_note(entry, target, [[["true"], "/"]]))
+    headstart.remember(environ, line(target), "/work", make_note(entry, target, [[["true"], "/"]]))
     response = tmp_path / "args"  # rustc's file has a new name every time; its contents count
-    response.write_text("\n".join(LINE) + "\n")
+    response.write_text("\n".join(line(target)) + "\n")
     head = headstart.begin([f"@{response}"], environ, "/work")
     assert head is not None
     head.close()

@@ -172,7 +172,7 @@ def _link(
             _remove_output(os.path.join(cwd, line.output), [os.path.join(cwd, i.path) for i in line.inputs])
         raise
     if notes and settings.fast_relink:
-        note = head_start_note(plan)
+        note = head_start_note(plan, expanded, cwd)
         if note is not None:
             headstart.remember(environ, expanded, cwd, note)
     how = "replaying the final link steps" if result.fast else "with make"

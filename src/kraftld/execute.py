@@ -19,7 +19,7 @@ import fcntl
 import os
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from . import headstart, relink
@@ -29,6 +29,7 @@ from .logs import log
 from .plan import INPUTS_DIR, OUTPUTS_DIR, LinkPlan
 from .process import Command, Completed, describe_failure
 from .runtime import ensure_runtime
+from .staging import input_path
 
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
 if TYPE_CHECKING:
@@ -258,20 +259,34 @@ def _staged_names(plan: LinkPlan) -> list[tuple[str, str]]:
     return [(os.path.basename(stage.link), stage.target) for stage in plan.staged]
 
 
-def head_start_note(plan: LinkPlan) -> dict[str, object] | None:
-    """What `headstart` needs to start this link's steps ahead next time, or None."""
+def head_start_note(plan: LinkPlan, args: Sequence[str], cwd: str) -> dict[str, object] | None:
+    """What `headstart` needs to start the steps of the next link like this one, or None."""
     prebuilt = relink.load_prebuilt(plan.prebuilt_path, plan.config.key)
     if prebuilt is None:
         return None
     mark = headstart.LINK_DIR_MARK
     commands, _ = relink.replay(prebuilt, plan.relocated_ldflags(mark), mark)
+    # Each staged file's word on the line, when it is one (not a library found by -l, say).
+    inputs: list[list[object]] = []
+    used: set[int] = set()
+    for stage in plan.staged:
+        index = next(
+            (
+                i
+                for i, word in enumerate(args)
+                if i not in used and not word.startswith("-") and input_path(cwd, word) == stage.target
+            ),
+            -1,
+        )
+        used.add(index)
+        inputs.append([index, os.path.basename(stage.link), stage.target])
     return {
         "entry": plan.entry,
         "lock": plan.lock_path,
         "links_dir": plan.links_dir,
         "inputs_dir": INPUTS_DIR,
         "outputs_dir": OUTPUTS_DIR,
-        "staged": [list(pair) for pair in _staged_names(plan)],
+        "inputs": inputs,
         "steps": [[list(command.argv), command.cwd or ""] for command in commands],
     }
 

@@ -2,15 +2,16 @@
 
 A fast relink replays Unikraft's recorded final link steps (`relink`); importing kraftld and
 planning the link take Python tens of milliseconds more, which on a small program is as long as
-the steps themselves. In the edit-build-run loop the link line is the same every time (cargo
-names the same files; only their contents change). So a fast relink leaves a note, under the
-cache, of the link line it served and of the steps it ran; when the same line comes again,
+the steps themselves. In the edit-build-run loop the same link comes again and again: the same
+output from the same folder, with the same words but for the inputs' names (rustc names its
+objects anew at every build). So a fast relink leaves a note, under the cache, of the line it
+served and of the steps it ran; when a link to the same output comes from the same folder,
 kraftld starts those steps at once, one after the other in a thread, in a link folder of its own
-with the inputs staged as the note says, and meanwhile imports and plans as always. The fast
-relink adopts what ran ahead only if the plan would have run exactly those commands, in that
-folder, on exactly those staged inputs, after the checks every fast relink makes; otherwise the
-steps are stopped and their folder removed, and the link goes on as if nothing had started. The
-note is a guess: it decides nothing the plan does not check.
+with this line's inputs staged where the note had its inputs, and meanwhile imports and plans as
+always. The fast relink adopts what ran ahead only if the plan would have run exactly those
+commands, in that folder, on exactly those staged inputs, after the checks every fast relink
+makes; otherwise the steps are stopped and their folder removed, and the link goes on as if
+nothing had started. The note is a guess: it decides nothing the plan does not check.
 
 This module runs before the rest of kraftld is imported, so it imports little: no dataclasses.
 """
@@ -25,13 +26,14 @@ import zlib
 
 from .cachedir import cache_dir
 from .response import expand_response_files
+from .staging import input_path, staged_name
 
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
-NOTE_FORMAT = 1
+NOTE_FORMAT = 2
 # Notes are kraftld's private cache files, written in marshal's format rather than JSON: importing
 # json (and the re module it needs) would cost the head start a third of its time. A note another
 # Python version wrote may not load: that link then has no head start, nothing worse.
@@ -40,10 +42,43 @@ NOTE_FORMAT = 1
 LINK_DIR_MARK = "\0"
 
 
-def note_path(environ: Mapping[str, str], args: Sequence[str], cwd: str) -> str:
-    # The name only finds a note; the note holds the whole line and is compared in full.
-    line = "\0".join([*args, cwd]).encode("utf-8", "surrogateescape")
-    return os.path.join(cache_dir(environ), "headstart", f"{zlib.crc32(line):08x}")
+def output_of(args: Sequence[str]) -> str | None:
+    """The `-o` word of a link line (gcc takes the last), found without parsing the line."""
+    output = None
+    for index, word in enumerate(args):
+        if word == "-o" and index + 1 < len(args):
+            output = args[index + 1]
+        elif word.startswith("-o") and len(word) > 2:
+            output = word[2:]
+    return output
+
+
+def note_path(environ: Mapping[str, str], output: str, cwd: str) -> str:
+    # A note is found by the output and the folder: rustc's inputs have new names at every
+    # build (a temporary folder, incremental codegen units). The note holds both and they are
+    # compared in full.
+    key = f"{output}\0{cwd}".encode("utf-8", "surrogateescape")
+    return os.path.join(cache_dir(environ), "headstart", f"{zlib.crc32(key):08x}")
+
+
+def guess_staging(note: Mapping[str, Any], args: Sequence[str], cwd: str) -> tuple[list[list[str]], dict[str, str]]:
+    """The inputs this line's link would stage, as the note's with the words at the same places
+    in this line; and the renamed staged files, old name to new.
+
+    Only a guess: where the line differs otherwise, the plan stages something else, and the
+    steps are not adopted.
+    """
+    staged: list[list[str]] = []
+    renamed: dict[str, str] = {}
+    for position, (index, name, target) in enumerate(note["inputs"]):
+        if index >= 0:
+            target = input_path(cwd, args[index])
+            new_name = staged_name(position, target)
+            if new_name != name:
+                renamed[name] = new_name
+            name = new_name
+        staged.append([name, target])
+    return staged, renamed
 
 
 def _disabled(environ: Mapping[str, str]) -> bool:
@@ -63,9 +98,12 @@ _SIGKILL = 9  # the same number on every Linux architecture; `signal` builds enu
 class HeadStart:
     """Steps started ahead of the plan, with their folder and the shared lock they hold."""
 
-    def __init__(self, note: dict[str, Any], link_dir: str, lock: Any) -> None:
+    def __init__(self, note: dict[str, Any], args: Sequence[str], cwd: str, link_dir: str, lock: Any) -> None:
         self.note = note
+        self.args = args
+        self.cwd = cwd
         self.link_dir = link_dir
+        self.staged: list[tuple[str, str]] = []
         self.steps: list[Step] = []
         self.returncodes: list[int] = []
         self._lock = lock
@@ -75,12 +113,16 @@ class HeadStart:
         self._done = _thread.allocate_lock()
 
     def start(self) -> None:
-        """Stage the inputs as the note says and start the steps."""
+        """Stage the inputs as the note and this line say, and start the steps."""
+        staged, renamed = guess_staging(self.note, self.args, self.cwd)
+        inputs = f"{LINK_DIR_MARK}/{self.note['inputs_dir']}/"
+        paths = {inputs + old: inputs + new for old, new in renamed.items()}
+        self.staged = [(name, target) for name, target in staged]
         self.steps = [
-            (tuple(word.replace(LINK_DIR_MARK, self.link_dir) for word in argv), cwd)
+            (tuple(_renamed(word, paths).replace(LINK_DIR_MARK, self.link_dir) for word in argv), cwd)
             for argv, cwd in self.note["steps"]
         ]
-        _stage(self.note, self.link_dir)
+        _stage(self.note, self.staged, self.link_dir)
         self._done.acquire()
         _thread.start_new_thread(self._run, ())
 
@@ -110,11 +152,7 @@ class HeadStart:
 
     def fits(self, entry: str, staged: Sequence[tuple[str, str]], steps: Sequence[Step]) -> bool:
         """Whether the plan would have staged these inputs and run these very commands."""
-        return (
-            self.note["entry"] == entry
-            and [tuple(pair) for pair in self.note["staged"]] == list(staged)
-            and self.steps == list(steps)
-        )
+        return self.note["entry"] == entry and self.staged == list(staged) and self.steps == list(steps)
 
     def succeeded(self) -> bool:
         """Wait for the steps; whether every one of them exited with status 0."""
@@ -162,12 +200,21 @@ def begin(args: Sequence[str], environ: Mapping[str, str], cwd: str) -> HeadStar
         expanded = expand_response_files(args)
     except Exception:  # the real pass reports what is wrong with the line
         return None
+    output = output_of(expanded)
+    if output is None:
+        return None
     try:
-        with open(note_path(environ, expanded, cwd), "rb") as handle:
+        with open(note_path(environ, output, cwd), "rb") as handle:
             note = marshal.load(handle)
     except (OSError, ValueError, EOFError, TypeError):
         return None
-    if not isinstance(note, dict) or note.get("format") != NOTE_FORMAT or note.get("line") != [expanded, cwd]:
+    if not (
+        isinstance(note, dict)
+        and note.get("format") == NOTE_FORMAT
+        and note.get("output") == output
+        and note.get("cwd") == cwd
+        and note.get("length") == len(expanded)  # the inputs' places are the note's
+    ):
         return None
     try:
         lock = open(note["lock"], "a+")  # noqa: SIM115 - held by the HeadStart until it is closed
@@ -182,7 +229,7 @@ def begin(args: Sequence[str], environ: Mapping[str, str], cwd: str) -> HeadStar
     except (OSError, KeyError, TypeError):
         lock.close()
         return None
-    head = HeadStart(note, link_dir, lock)  # from here on, closing it cleans up
+    head = HeadStart(note, expanded, cwd, link_dir, lock)  # from here on, closing it cleans up
     try:
         head.start()
     except BaseException as error:
@@ -193,23 +240,36 @@ def begin(args: Sequence[str], environ: Mapping[str, str], cwd: str) -> HeadStar
     return head
 
 
-def _stage(note: dict[str, Any], link_dir: str) -> None:
+def _renamed(word: str, paths: Mapping[str, str]) -> str:
+    """A step's word with a renamed staged file's path replaced (alone, or after `-Wl,-T,`)."""
+    for old, new in paths.items():
+        if word == old or word.endswith("," + old):
+            return word[: len(word) - len(old)] + new
+    return word
+
+
+def _stage(note: Mapping[str, Any], staged: Sequence[tuple[str, str]], link_dir: str) -> None:
     inputs = os.path.join(link_dir, note["inputs_dir"])
     os.mkdir(inputs)
     os.mkdir(os.path.join(link_dir, note["outputs_dir"]))
-    for name, target in note["staged"]:
+    for name, target in staged:
         if not os.path.exists(target):
             raise FileNotFoundError(target)
         os.symlink(target, os.path.join(inputs, name))
 
 
 def remember(environ: Mapping[str, str], args: Sequence[str], cwd: str, note: Mapping[str, object]) -> None:
-    """Leave a note for the next link of this line (rewritten only when it changed).
+    """Leave a note for the next link to this output from this folder (rewritten only when it
+    changed).
 
+    `note["inputs"]` lists each staged file as (its word's index in `args` or -1, name, path).
     A note that cannot be written (a full disk) costs the next link its head start, nothing more.
     """
-    path = note_path(environ, args, cwd)
-    full = {"format": NOTE_FORMAT, "line": [list(args), cwd], **note}
+    output = output_of(args)
+    if output is None:
+        return
+    path = note_path(environ, output, cwd)
+    full = {"format": NOTE_FORMAT, "output": output, "cwd": cwd, "length": len(args), **note}
     try:
         with open(path, "rb") as handle:
             if marshal.load(handle) == full:

@@ -19,12 +19,12 @@ from .linkline import DriverFlag, LinkerOption, LinkerOutputFile
 from .process import Command
 from .resolve import ResolvedLink, StagedFile
 from .runtime import RuntimeObject
+from .staging import staged_name
 
 # Words that pass through make and a POSIX shell unchanged.
 _PLAIN_WORD = re.compile(r"^[A-Za-z0-9_./,=+:@%-]+$")
 # Folders make uses in targets and $(call …) arguments: no `:`, `%`, `,` or `=` either.
 _PLAIN_PATH = re.compile(r"^[A-Za-z0-9_./+@-]+$")
-_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
 # The application kraftld generates: a library holding kraftld's boot parameters. The compiler's
 # objects are not part of it; they join the final link through UK_LDFLAGS.
@@ -130,11 +130,6 @@ def check_plain_path(path: str, what: str, hint: str) -> None:
             f"{what} has characters Unikraft's make cannot handle: {path!r}",
             hint,
         )
-
-
-def staged_name(index: int, path: str) -> str:
-    base = _UNSAFE_NAME_CHARS.sub("_", os.path.basename(path))[-80:] or "input"
-    return f"{index:04d}-{base}"
 
 
 def plan_link(

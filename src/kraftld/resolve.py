@@ -21,6 +21,7 @@ from .linkline import (
     LinkerScript,
     LinkLine,
 )
+from .staging import input_path
 
 SOURCE_SUFFIXES = (".c", ".cc", ".cpp", ".cxx", ".rs", ".s", ".S", ".go", ".h", ".zig")
 
@@ -124,7 +125,7 @@ def _read_head(path: str, shown: str) -> FileInfo:
 
 
 def _input(original: str, cwd: str, shown: str) -> StagedFile:
-    path = os.path.normpath(os.path.join(cwd, original))
+    path = input_path(cwd, original)
     if original.endswith(SOURCE_SUFFIXES):
         raise InputError(f"{shown} is a source file", "kraftld links; compile it to an object with your compiler first")
     info = _read_head(path, shown)

@@ -77,6 +77,20 @@ def test_a_repeated_line_starts_ahead_and_gives_make_s_bytes(tools: Tools, tmp_p
     assert not list(Path(tools.environ["KRAFTLD_CACHE"]).glob("builds/*/links/*"))  # no folder left behind
 
 
+def test_renamed_inputs_start_ahead_too(tools: Tools, tmp_path: Path) -> None:
+    # rustc names its objects anew at every build (a temporary folder, incremental codegen units).
+    image = tmp_path / "renamed"
+    first = tools.compile_c(PROGRAMS / "behave.c", tmp_path / "main.18m6ac7.rcgu.o", '-DPROGRAM_NAME="one"')
+    tools.kraftld([str(first), "-o", str(image)])
+    second = tools.compile_c(PROGRAMS / "behave.c", tmp_path / "main.1jyu7mp.rcgu.o", '-DPROGRAM_NAME="two"')
+    relinked = tools.kraftld([str(second), "-o", str(image)], env={"KRAFTLD_LOG": "debug"})
+    assert relinked.stderr.count(AHEAD) == 5, relinked.stderr
+    assert tools.run(image).stdout.decode().startswith("program two")
+    by_make = tools.kraftld([str(second), "-o", str(tmp_path / "by-make")], env={"KRAFTLD_FAST_RELINK": "0"})
+    assert by_make.returncode == 0
+    assert image.read_bytes() == (tmp_path / "by-make").read_bytes()
+
+
 def test_a_note_that_no_longer_fits_is_dropped(tools: Tools, tmp_path: Path) -> None:
     import marshal
 
