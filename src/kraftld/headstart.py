@@ -24,7 +24,7 @@ import marshal
 import os
 import zlib
 
-from .cachedir import cache_dir
+from .environment import NO_WORDS, YES_WORDS, cache_dir
 from .response import expand_response_files
 from .staging import input_path, staged_name
 
@@ -83,8 +83,8 @@ def guess_staging(note: Mapping[str, Any], args: Sequence[str], cwd: str) -> tup
 
 def _disabled(environ: Mapping[str, str]) -> bool:
     # The settings stage rejects values that are neither yes nor no; here, in doubt, no head start.
-    dry_run = environ.get("KRAFTLD_DRY_RUN", "").strip().lower() not in ("", "0", "false", "no", "off")
-    no_fast = environ.get("KRAFTLD_FAST_RELINK", "1").strip().lower() not in ("1", "true", "yes", "on")
+    dry_run = environ.get("KRAFTLD_DRY_RUN", "").strip().lower() not in NO_WORDS
+    no_fast = environ.get("KRAFTLD_FAST_RELINK", "1").strip().lower() not in YES_WORDS
     return dry_run or no_fast
 
 

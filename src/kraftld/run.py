@@ -25,8 +25,8 @@ from types import FrameType
 from typing import BinaryIO, TextIO
 
 from . import __version__, kvm, logs
-from .cachedir import cache_dir
 from .console import ConsoleFilter
+from .environment import cache_dir
 from .errors import RunError
 from .logs import log
 from .process import parent_death_signal, stop_process_group

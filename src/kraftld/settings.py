@@ -15,12 +15,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .cachedir import cache_dir
+from .environment import NO_WORDS, YES_WORDS, cache_dir
 from .errors import ConfigError
 from .logs import LEVELS
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"", "0", "false", "no", "off"}
 
 
 @dataclass(frozen=True)
@@ -55,9 +52,9 @@ def _flag(environ: Mapping[str, str], name: str, default: bool = False) -> bool:
     if name not in environ:
         return default
     value = environ[name].strip().lower()
-    if value in _TRUE:
+    if value in YES_WORDS:
         return True
-    if value in _FALSE:
+    if value in NO_WORDS:
         return False
     raise ConfigError(f"{name}={environ[name]!r} is not a yes/no value", f"set {name}=1 or {name}=0")
 

@@ -1,5 +1,8 @@
-"""Where kraftld keeps its cache: read by the settings stage and by the head start, which runs
-before the rest of kraftld (and its settings) is imported, so this module imports only `os`."""
+"""kraftld's environment as read before its settings exist: the cache folder and yes/no words.
+
+The head start runs before the rest of kraftld (settings included) is imported, so this module
+imports only `os`; the settings stage reads the same variables with the same rules from here.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,9 @@ import os
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+YES_WORDS = frozenset({"1", "true", "yes", "on"})
+NO_WORDS = frozenset({"", "0", "false", "no", "off"})
 
 
 def cache_dir(environ: Mapping[str, str]) -> str:
