@@ -171,10 +171,8 @@ def _link(
         if line.output is not None and not settings.dry_run:
             _remove_output(os.path.join(cwd, line.output), [os.path.join(cwd, i.path) for i in line.inputs])
         raise
-    if notes and settings.fast_relink:
-        note = head_start_note(plan, expanded, cwd)
-        if note is not None:
-            headstart.remember(environ, expanded, cwd, note)
+    if notes and settings.fast_relink and result.prebuilt is not None:
+        headstart.remember(environ, expanded, cwd, head_start_note(plan, result.prebuilt, expanded, cwd))
     how = "replaying the final link steps" if result.fast else "with make"
     log.info("wrote %s and %s, %s", result.image, result.debug_image, how)
     return 0

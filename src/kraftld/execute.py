@@ -46,6 +46,7 @@ class LinkResult:
     debug_image: str
     fast: bool  # relinked without make
     configured: bool = False  # whether `make defconfig` ran
+    prebuilt: relink.Prebuilt | None = None  # the record a fast relink used or a full build left
 
 
 class Progress:
@@ -139,8 +140,8 @@ def _link(plan: LinkPlan, runner: ProcessRunner, progress: Progress) -> LinkResu
     _build(plan, runner, progress)
     image, debug_image = find_image(plan.build_dir)
     _deliver_link(plan, image, debug_image, plan.side_outputs)
-    _record_prebuilt(plan, image, runner)
-    return LinkResult(plan.output, plan.debug_output, fast=False, configured=configured)
+    prebuilt = _record_prebuilt(plan, image, runner)
+    return LinkResult(plan.output, plan.debug_output, fast=False, configured=configured, prebuilt=prebuilt)
 
 
 def _alongside(work: Callable[[], object]) -> Callable[[], None]:
@@ -189,18 +190,19 @@ def _tree_states(plan: LinkPlan, runner: ProcessRunner) -> list[tuple[str, str]]
     return states
 
 
-def _record_prebuilt(plan: LinkPlan, image: str, runner: ProcessRunner) -> None:
+def _record_prebuilt(plan: LinkPlan, image: str, runner: ProcessRunner) -> relink.Prebuilt | None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(plan.prebuilt_path)
     trees = _tree_states(plan, runner)
     if trees is None:
         log.info("fast relinks need git checkouts of every source tree: later links run make")
-        return
+        return None
     prebuilt = relink.record(plan.config.key, plan.build_dir, image, plan.ldflags, trees)
     if prebuilt is None:
         log.info("Unikraft's final link steps have a shape kraftld does not replay: later links run make")
-        return
+        return None
     prebuilt.save(plan.prebuilt_path)
+    return prebuilt
 
 
 def _fast_link(plan: LinkPlan, runner: ProcessRunner, head: HeadStart | None = None) -> LinkResult | None:
@@ -249,7 +251,7 @@ def _fast_link(plan: LinkPlan, runner: ProcessRunner, head: HeadStart | None = N
         side_outputs = tuple((plan.relocated_path(written, link_dir), wanted) for written, wanted in plan.side_outputs)
         # The fast relink's outputs are this link's alone: they move into place, uncopied.
         _deliver_link(plan, image, image + ".dbg", side_outputs, move=True)
-        return LinkResult(plan.output, plan.debug_output, fast=True)
+        return LinkResult(plan.output, plan.debug_output, fast=True, prebuilt=prebuilt)
     finally:
         shutil.rmtree(link_dir, ignore_errors=True)
         checker.join()
@@ -259,27 +261,24 @@ def _staged_names(plan: LinkPlan) -> list[tuple[str, str]]:
     return [(os.path.basename(stage.link), stage.target) for stage in plan.staged]
 
 
-def head_start_note(plan: LinkPlan, args: Sequence[str], cwd: str) -> dict[str, object] | None:
-    """What `headstart` needs to start the steps of the next link like this one, or None."""
-    prebuilt = relink.load_prebuilt(plan.prebuilt_path, plan.config.key)
-    if prebuilt is None:
-        return None
+def head_start_note(plan: LinkPlan, prebuilt: relink.Prebuilt, args: Sequence[str], cwd: str) -> dict[str, object]:
+    """What `headstart` needs to start the steps of the next link like this one."""
     mark = headstart.LINK_DIR_MARK
     commands, _ = relink.replay(prebuilt, plan.relocated_ldflags(mark), mark)
     # Each staged file's word on the line, when it is one (not a library found by -l, say).
     inputs: list[list[object]] = []
     used: set[int] = set()
-    for stage in plan.staged:
+    for name, target in _staged_names(plan):
         index = next(
             (
                 i
                 for i, word in enumerate(args)
-                if i not in used and not word.startswith("-") and input_path(cwd, word) == stage.target
+                if i not in used and not word.startswith("-") and input_path(cwd, word) == target
             ),
             -1,
         )
         used.add(index)
-        inputs.append([index, os.path.basename(stage.link), stage.target])
+        inputs.append([index, name, target])
     return {
         "entry": plan.entry,
         "lock": plan.lock_path,
