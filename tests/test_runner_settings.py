@@ -112,13 +112,20 @@ def test_settings_errors(tmp_path: Path, argv: list[str], environ: dict[str, str
 
 
 @pytest.mark.parametrize(
-    "environ", [{"KRAFTLD_QEMU_ARGS": "-append 'x"}, {"KRAFTLD_LOG": "bogus"}, {"KRAFTLD_MEMORY": "lots"}]
+    ("environ", "named"),
+    [
+        ({"KRAFTLD_QEMU_ARGS": "-append 'x"}, "KRAFTLD_QEMU_ARGS"),
+        ({"KRAFTLD_LOG": "bogus"}, "KRAFTLD_LOG"),
+        ({"KRAFTLD_MEMORY": "lots"}, "guest memory"),
+    ],
 )
-def test_bad_settings_are_status_125_with_an_error_not_a_traceback(environ: dict[str, str]) -> None:
+def test_bad_settings_are_status_125_with_an_error_not_a_traceback(environ: dict[str, str], named: str) -> None:
+    # Checked before the image is even looked for: the error names the setting.
     err = io.StringIO()
-    assert main(["img"], environ=environ, stdout=io.BytesIO(), stderr=err) == 125
+    assert main(["no-such-image"], environ=environ, stdout=io.BytesIO(), stderr=err) == 125
     lines = err.getvalue().splitlines()
-    assert lines[0].startswith("kraftld-run: error: ") and lines[1].startswith("hint: ") and len(lines) == 2
+    assert lines[0].startswith("kraftld-run: error: ") and named in lines[0]
+    assert lines[1].startswith("hint: ") and len(lines) == 2
 
 
 def test_help_names_every_option() -> None:
