@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 from kraftld.runner.image import read_image
 from realboot import PROGRAMS, Tools
 
-# The Kraftfile README.md shows for --env and --volume on a C program (nolibc).
+# The Kraftfile README.md shows for --env and --volume on a C program (nolibc), and a network card.
 HOST_KRAFTFILE = """\
 spec: v0.6
 name: hostio
@@ -35,6 +36,10 @@ unikraft:
     CONFIG_LIB9PFS: y
     CONFIG_LIBVIRTIO_9P: y
     CONFIG_LIBVIRTIO_PCI: y
+    # A network card without a stack: enough for the runner's own part of --publish.
+    CONFIG_LIBUKNETDEV: y
+    CONFIG_LIBUKNETDEV_EINFO_LIBPARAM: y
+    CONFIG_LIBVIRTIO_NET: y
 targets:
   - qemu/x86_64
 """
@@ -217,3 +222,63 @@ def test_gdb_attaches_breaks_at_main_and_the_status_comes_back(tools: Tools, beh
             run.kill()
             run.wait()
     assert status == 9
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_publish_a_busy_host_port_is_an_error_before_boot(tools: Tools, hostio: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner(tools, "-p", f"{port}:80", str(hostio), "env")
+    assert result.returncode == 125
+    lines = result.stderr.decode().splitlines()
+    assert f"host port 127.0.0.1:{port}/tcp is not free" in lines[0] and len(lines) == 2
+    assert result.stdout == b""
+
+
+def test_publish_without_a_network_driver_is_an_error_before_boot(tools: Tools, behave_image: Path) -> None:
+    result = runner(tools, "-p", f"{free_port()}:80", str(behave_image))
+    assert result.returncode == 125 and b"lacks libuknetdev" in result.stderr
+
+
+def test_published_port_is_held_while_the_guest_runs_and_freed_by_sigterm(tools: Tools, hostio: Path) -> None:
+    port = free_port()
+    run = subprocess.Popen(
+        [sys.executable, "-m", "kraftld.run", "--verbose", "-p", f"{port}:8080", str(hostio), "hang"],
+        env=tools.environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert run.stdout is not None
+        assert run.stdout.readline() == b"running\n"
+        assert not port_is_free(port), "QEMU forwards the host port while the guest runs"
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=30) == 128 + signal.SIGTERM
+        assert port_is_free(port), "the port is free as soon as the runner is gone"
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.stderr is not None
+    log = run.stderr.read().decode()
+    assert f"published 127.0.0.1:{port} -> guest port 8080/tcp" in log
+    assert "netdev.ip=10.0.2.15/24:10.0.2.2" in log  # the guest is given its address
+    assert f"hostfwd=tcp:127.0.0.1:{port}-:8080" in log and "virtio-net-pci" in log
+
+
+def test_net_none_gives_no_card(tools: Tools, hostio: Path) -> None:
+    result = runner(tools, "--verbose", "--net", "none", str(hostio), "env")
+    assert result.returncode == 0
+    assert b"virtio-net-pci" not in result.stderr and b"netdev.ip" not in result.stderr
+    with_card = runner(tools, "--verbose", str(hostio), "env")
+    assert b"virtio-net-pci" in with_card.stderr

@@ -4,6 +4,7 @@
  *   hostio read PATH              prints the file's contents between < and >
  *   hostio write PATH TEXT        writes TEXT to PATH (created or truncated)
  *   hostio list PATH              prints the names in a folder, one a line
+ *   hostio hang                   prints "running" and never ends (the runner's timeout stops it)
  * A failed file operation prints the errno and returns 2.
  */
 #include <dirent.h>
@@ -67,6 +68,11 @@ int main(int argc, char *argv[])
 		closedir(folder);
 		return 0;
 	}
-	printf("usage: hostio env NAME... | read PATH | write PATH TEXT | list PATH\n");
+	if (argc == 2 && strcmp(argv[1], "hang") == 0) {
+		printf("running\n");
+		for (;;)
+			;
+	}
+	printf("usage: hostio env NAME... | read PATH | write PATH TEXT | list PATH | hang\n");
 	return 64;
 }
