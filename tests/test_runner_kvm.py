@@ -214,3 +214,21 @@ def test_the_process_wrapper_logs_and_names_a_missing_qemu(tmp_path: Path) -> No
 
     with pytest.raises(RunError, match="QEMU not found"):
         start(Launch((str(tmp_path / "no-qemu"),), str(tmp_path)))
+
+
+def test_symbols_file_for_gdb(tmp_path: Path) -> None:
+    from kraftld.runner.boot import symbols_file
+
+    (tmp_path / "app").write_text("image")
+    assert symbols_file(str(tmp_path / "app")) == str(tmp_path / "app")
+    (tmp_path / "app.dbg").write_text("symbols")
+    assert symbols_file(str(tmp_path / "app")) == str(tmp_path / "app.dbg")
+    # cargo: target/…/hello is a hard link of deps/hello-HASH, whose symbols are deps/hello-HASH.dbg.
+    deps = tmp_path / "deps"
+    deps.mkdir()
+    (deps / "hello-1234").write_text("image")
+    (deps / "hello-1234.dbg").write_text("symbols")
+    (deps / "other-5678.dbg").write_text("symbols")
+    (deps / "other-5678").write_text("other")
+    os.link(deps / "hello-1234", tmp_path / "hello")
+    assert symbols_file(str(tmp_path / "hello")) == str(deps / "hello-1234.dbg")

@@ -8,6 +8,7 @@ reads its console; the settings, the guest's devices and QEMU's command come in 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import re
 import selectors
@@ -83,7 +84,7 @@ def run_image(
         params=setup.params,
     )
     if settings.gdb_port is not None:
-        symbols = settings.image + ".dbg" if os.path.isfile(settings.image + ".dbg") else settings.image
+        symbols = symbols_file(settings.image)
         notice(
             f"kraftld-run: the guest waits for a debugger: "
             f"gdb {shlex.quote(symbols)} -ex 'target remote localhost:{settings.gdb_port}'"
@@ -107,6 +108,18 @@ def run_image(
             kvm.remember_verdict(choice.verdict_file, Verdict(False, failure))
             log.info("accelerator: TCG from now on (remembered in %s)", choice.verdict_file)
         return outcome
+
+
+def symbols_file(image: str) -> str:
+    """The image's twin with symbols: IMAGE.dbg beside it, or — cargo hard-links `target/…/NAME`
+    from `deps/NAME-HASH`, and kraftld wrote `deps/NAME-HASH.dbg` — the .dbg of the same file."""
+    if os.path.isfile(image + ".dbg"):
+        return image + ".dbg"
+    for candidate in sorted(glob.glob(os.path.join(glob.escape(os.path.dirname(image) or "."), "deps", "*.dbg"))):
+        with contextlib.suppress(OSError):
+            if os.path.samefile(candidate[: -len(".dbg")], image):
+                return candidate
+    return image
 
 
 def _guest_ran(facts: BootFacts) -> bool:
