@@ -138,7 +138,8 @@ def test_cargo_test_links_in_parallel_and_each_image_boots(
         assert b"test result: ok." in result.stdout
     run = cargo(project, "test")
     assert run.returncode == 0, run.stderr[-3000:]
-    assert run.stdout.count("test result: ok.") == 4
+    assert run.stdout.count("test result: ok.") == 5  # the four binaries and the doctests
+    assert "test src/lib.rs - word_counts (line 6) ... ok" in run.stdout
 
 
 def runner(tools: Tools, options: list[str], image: Path, args: list[str]) -> subprocess.CompletedProcess[bytes]:
@@ -160,7 +161,6 @@ def test_env_and_shared_folders_in_rust_std(
     greeting = "from the runner: spaces, 'quotes', a=b, ünïcödé"
     hello = runner(tools, ["-e", f"GREETING={greeting}"], debug / "hello", [])
     assert f"GREETING={greeting}" in hello.stdout.decode().splitlines(), hello.stdout
-    assert hello.returncode == 3
 
     shared = tmp_path / "shared"
     shared.mkdir()
@@ -208,5 +208,5 @@ def test_libtest_arguments_reach_the_test_binary(
 
     # The same through cargo: arguments after `--` reach the runner's program unchanged.
     through_cargo = cargo(project, "test", "--test", "in_unikernel", "--", "--exact", "threads_join", "--nocapture")
-    assert through_cargo.returncode == 0, through_cargo.stderr[-3000:]
+    assert through_cargo.returncode == 0, through_cargo.stdout[-3000:] + through_cargo.stderr[-3000:]
     assert "test threads_join ... ok" in through_cargo.stdout and "1 passed" in through_cargo.stdout
