@@ -137,8 +137,53 @@ void __wrap__Exit(int status)
 	kraftld_exit(status);
 }
 
+/* Environment -------------------------------------------------------------------------------
+ * Unikraft's posix-environ puts the Kraftfile's compiled-in variables first and those kraftld-run
+ * passes (`env.vars=NAME=VALUE`) after them, and getenv() finds the first: the runner's value must
+ * win, as `docker run -e` wins over the image's ENV. So before main, the last entry of each name
+ * takes the place of its first and the others go. */
+
+extern char **environ __attribute__((weak));
+
+static int kraftld_same_name(const char *a, const char *b)
+{
+	while (*a && *a != '=' && *a == *b) {
+		a++;
+		b++;
+	}
+	return (*a == '=' || *a == '\0') && (*b == '=' || *b == '\0');
+}
+
+static void kraftld_environment_last_wins(void)
+{
+	char **env;
+	unsigned long count = 0, i, j, kept;
+
+	if (!&environ || !environ)
+		return;
+	env = environ;
+	while (env[count])
+		count++;
+	for (i = 0; i < count; i++) {
+		for (j = count - 1; j > i; j--) {
+			if (kraftld_same_name(env[i], env[j])) {
+				env[i] = env[j];
+				break;
+			}
+		}
+		for (j = kept = i + 1; j < count; j++) {
+			if (!kraftld_same_name(env[i], env[j]))
+				env[kept++] = env[j];
+		}
+		for (j = kept; j < count; j++)
+			env[j] = 0;
+		count = kept;
+	}
+}
+
 static void kraftld_start(int argc, char *argv[])
 {
+	kraftld_environment_last_wins();
 	kraftld_exit(main(argc, argv));
 }
 
