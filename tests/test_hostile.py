@@ -30,7 +30,7 @@ from typing import IO, Any
 
 import pytest
 
-from kraftld import execute
+from kraftld import atomic
 from kraftld.cli import main
 from kraftld.errors import ConfigError
 from kraftld.kraftfile import parse_kraftfile
@@ -270,11 +270,11 @@ def _response_chain(h: Harness, depth: int, last: str) -> Path:
 def _full_disk_under(folder: Path) -> Callable[[pytest.MonkeyPatch], None]:
     """Files created under `folder` sit on a full disk: every write to them fails with ENOSPC.
 
-    execute._temporary_beside is how kraftld creates files it writes whole (cache files, the
+    atomic.temporary_beside is how kraftld creates files it writes whole (cache files, the
     image at -o); under `folder` it hands out a descriptor of /dev/full, the kernel's always-full
     device.
     """
-    original = execute._temporary_beside
+    original = atomic.temporary_beside
 
     def temporary_beside(path: str) -> tuple[int, str]:
         if os.path.abspath(path).startswith(str(folder)):
@@ -283,7 +283,7 @@ def _full_disk_under(folder: Path) -> Callable[[pytest.MonkeyPatch], None]:
         return original(path)
 
     def patch(mp: pytest.MonkeyPatch) -> None:
-        mp.setattr(execute, "_temporary_beside", temporary_beside)
+        mp.setattr(atomic, "temporary_beside", temporary_beside)
 
     return patch
 

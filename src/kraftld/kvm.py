@@ -13,6 +13,8 @@ import contextlib
 import fcntl
 import os
 
+from .layout import CacheLayout
+
 KVM_GET_API_VERSION = 0xAE00
 KVM_CREATE_VM = 0xAE01
 KVM_API_VERSION = 12
@@ -43,9 +45,7 @@ def shows_kvm_failure(qemu_stderr: str) -> bool:
 
 
 def verdict_path(cache: str, qemu: str) -> str:
-    release = os.uname().release
-    safe = "".join(c if c.isalnum() else "_" for c in f"{release}-{os.path.basename(qemu)}")
-    return os.path.join(cache, "kvm", safe)
+    return CacheLayout(cache).kvm_verdict(os.uname().release, qemu)
 
 
 def remembered_verdict(path: str) -> bool | None:

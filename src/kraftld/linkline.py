@@ -20,9 +20,14 @@ from .flags import Action, FlagRule, Role
 
 @dataclass(frozen=True)
 class InputFile:
-    """An object, archive (rlibs are archives) or linker-script input, as the compiler named it."""
+    """An object, archive (rlibs are archives) or linker-script input, as the compiler named it.
+
+    `position`: the index of its word on the (expanded) link line, or -1 when it came inside
+    another argument (`-Wl,file.o`); the head start puts the next line's word there.
+    """
 
     path: str
+    position: int = field(default=-1, compare=False)
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,7 @@ class LinkLine:
 class _LinkerWord:
     word: str
     origin: str  # the driver argument it came from, for messages
+    position: int = -1  # the argument's index on the line, when the word is the whole argument
 
 
 @dataclass
@@ -170,15 +176,15 @@ def _take_value(rule: FlagRule, arg: str, rest: Iterator[str]) -> tuple[str, tup
 
 
 def _parse_driver(args: Sequence[str], state: _State) -> None:
-    rest = iter(args)
-    for arg in rest:
+    rest = iter(enumerate(args))
+    for index, arg in rest:
         if arg == "-" or not arg.startswith("-"):
             if arg == "-":
                 raise UsageError(
                     "reading an input from standard input (-) is not supported",
                     "write the object to a file and name it",
                 )
-            state.items.append(_LinkerWord(arg, arg))
+            state.items.append(_LinkerWord(arg, arg, index))
             continue
         rule = flags.lookup_driver(arg)
         if rule is None:
@@ -188,7 +194,7 @@ def _parse_driver(args: Sequence[str], state: _State) -> None:
             )
         if rule.action is Action.REJECT:
             raise _reject(arg, rule)
-        value, spelled = _take_value(rule, arg, rest) if rule.takes_value else ("", (arg,))
+        value, spelled = _take_value(rule, arg, (word for _, word in rest)) if rule.takes_value else ("", (arg,))
         _apply_driver_rule(rule, value, spelled, state)
 
 
@@ -240,7 +246,7 @@ def _parse_linker_words(state: _State) -> list[LinkItem]:
             continue
         word = entry.word
         if not word.startswith("-") or word == "-":
-            items.append(InputFile(word))
+            items.append(InputFile(word, entry.position))
             state.record(word, Action.FORWARD, "an input: staged for Unikraft's final link")
             continue
         rule = flags.lookup_linker(word)
