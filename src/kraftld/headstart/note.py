@@ -18,6 +18,7 @@ from ..layout import NOTE_FORMAT, CacheLayout
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from typing import Any
 
     from ..execute.replay import Prebuilt
     from ..plan import LinkPlan
@@ -59,6 +60,10 @@ class Note:
         values.update(links_dir=links_dir, inputs=inputs, steps=steps)
         for name, value in values.items():
             object.__setattr__(self, name, value)
+
+    def replaced(self, **changes: Any) -> Note:
+        """This note with some fields changed (as dataclasses.replace)."""
+        return Note(**{name: changes.get(name, getattr(self, name)) for name in _FIELDS})
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"a Note is read-only: {name}")
