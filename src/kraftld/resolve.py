@@ -127,12 +127,20 @@ def _input(item: InputFile, cwd: str) -> StagedFile:
     if original.endswith(SOURCE_SUFFIXES):
         raise InputError(f"{shown} is a source file", "kraftld links; compile it to an object with your compiler first")
     info = _read_head(path, shown)
-    _check_kind(info, shown)
+    _check_kind(info, shown, path)
     return StagedFile(path, original, info.kind, position=item.position)
 
 
-def _check_kind(info: FileInfo, shown: str) -> None:
-    if info.kind is FileKind.SHARED_OBJECT:
+def _is_shared_library_name(path: str) -> bool:
+    """`libfoo.so` or `libfoo.so.1.2`: ld would take such a file for a shared library (or, when
+    it is not ELF, read it as a linker script naming one)."""
+    name = os.path.basename(path)
+    base, sep, version = name.partition(".so")
+    return bool(base and sep) and (not version or all(part.isdigit() for part in version[1:].split(".")))
+
+
+def _check_kind(info: FileInfo, shown: str, path: str) -> None:
+    if info.kind is FileKind.SHARED_OBJECT or _is_shared_library_name(path):
         raise InputError(
             f"{shown} is a shared object",
             "a unikernel is one static image: link the static archive (.a) of that library instead",
@@ -160,7 +168,7 @@ def _library(ref: LibraryRef, search_dirs: Sequence[str]) -> StagedFile:
         candidate = os.path.join(folder, wanted)
         if os.path.isfile(candidate):
             info = _read_head(candidate, candidate)
-            _check_kind(info, f"{ref.spelling} ({candidate})")
+            _check_kind(info, f"{ref.spelling} ({candidate})", candidate)
             return StagedFile(candidate, ref.spelling, info.kind)
         if not ref.verbatim and os.path.exists(os.path.join(folder, f"lib{ref.name}.so")):
             shared_only = os.path.join(folder, f"lib{ref.name}.so")
