@@ -4,9 +4,11 @@ head-start note made from a plan, and the pure stages called directly."""
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import shlex
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -241,3 +243,47 @@ def test_progress_opens_the_terminal_only_for_a_build_and_closes_it(monkeypatch:
     progress.finish()
     with pytest.raises(OSError):
         os.fstat(opened[0])  # closed
+
+
+def test_a_note_that_does_not_fit_the_plan_is_dropped_and_the_steps_run_again(linker: Linker) -> None:
+    linker.link(["main.o", "-o", "app"], head_start=True)
+    path = Path(headstart.note_path(linker.environ, "app", str(linker.cwd)))
+    note = headstart.read_note(linker.environ, "app", str(linker.cwd))
+    assert note is not None
+    (argv, folder), *rest = note.steps
+    headstart.remember(linker.environ, note.replaced(steps=(((*argv, "-Wl,--gc-sections"), folder), *rest)))
+    assert path.is_file()
+    linker.runner.commands.clear()
+    relinked = linker.link(["main.o", "-o", "app"], head_start=True)
+    assert "the steps started ahead are not this link's" in relinked
+    assert "replaying the final link steps" in relinked and linker.runner.makes() == []
+    assert len(linker.runner.steps()) == 2  # run again, through the runner
+
+
+def test_a_link_that_waited_for_a_build_relinks_on_its_record(linker: Linker) -> None:
+    """Links started together on a cold cache: one builds, the others wait for it, then relink
+    fast on what it recorded instead of running make again."""
+    linker.link(["main.o", "-o", "app"])
+    plan = linker.plan(["main.o", "-o", "app"])
+    record = Path(plan.paths.record)
+    saved = record.read_bytes()
+    record.unlink()  # as if the build were still under way
+    holder = open(plan.paths.lock, "a+")  # noqa: SIM115 - released by `builder_done`
+    fcntl.flock(holder, fcntl.LOCK_SH)
+    said: list[str] = []
+
+    def builder_done(message: str) -> None:
+        # Called as this link starts to wait: the "other link" finishes its build meanwhile.
+        said.append(message)
+
+        def finish() -> None:
+            time.sleep(0.2)
+            record.write_bytes(saved)
+            holder.close()
+
+        threading.Thread(target=finish).start()
+
+    linker.runner.commands.clear()
+    result = execute(plan, linker.runner, notify=builder_done)
+    assert said == ["waiting for another link that uses the same Unikraft build"]
+    assert result.fast and linker.runner.makes() == []
