@@ -4,7 +4,7 @@ resolved inputs → build configuration → plan → execution.
 Each stage before execution is a function of the previous one's result and writes nothing:
 `resolve_link` and `probe_config` read the file system (inputs, the Kraftfile, source trees), and
 `probe_config` may clone a missing source into the cache (`sources.locate`, never in a dry run).
-Only `execute` builds, writes the image and leaves the head-start note.
+Only `execute` builds and writes the image; after it, `link` leaves the head start its note.
 """
 
 from __future__ import annotations
