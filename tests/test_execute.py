@@ -163,7 +163,7 @@ def test_the_note_stands_for_the_plan_with_the_inputs_places(linker: Linker) -> 
     plan = linker.plan(args)
     prebuilt = replay.load_prebuilt(plan.paths.record, plan.config.key)
     assert prebuilt is not None
-    note = headstart.note_for(plan, prebuilt, args, str(linker.cwd))
+    note = headstart.note_for(plan, replay.steps_for(plan, prebuilt, LINK_DIR_MARK)[0], args, str(linker.cwd))
     assert note is not None
     assert (note.output, note.cwd, note.length, note.entry) == ("app", str(linker.cwd), 4, plan.entry)
     assert note.inputs == ((1, "0000-main.o", str(linker.cwd / "main.o")),)

@@ -17,6 +17,7 @@ from . import headstart
 from .config import BuildConfig, image_name, render_defconfig, select_target
 from .execute import LinkResult, Notify, Progress, execute
 from .execute.deliver import remove_failed_output
+from .execute.replay import steps_for
 from .kraftfile import DEFAULT_KRAFTFILE, Kraftfile, find_kraftfile, load_kraftfile
 from .linkline import LinkLine, Request, parse_link_line
 from .logs import configure, log
@@ -89,7 +90,8 @@ def link(
             remove_failed_output(os.path.join(cwd, line.output), [os.path.join(cwd, i.path) for i in line.inputs])
         raise
     if head_start and settings.fast_relink and result.prebuilt is not None:
-        note = headstart.note_for(plan, result.prebuilt, expanded, cwd)
+        steps, _ = steps_for(plan, result.prebuilt, headstart.LINK_DIR_MARK)
+        note = headstart.note_for(plan, steps, expanded, cwd)
         if note is not None:
             headstart.remember(environ, note)
     how = "replaying the final link steps" if result.fast else "with make"

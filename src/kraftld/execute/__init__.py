@@ -28,8 +28,8 @@ from .replay import Prebuilt
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
 if TYPE_CHECKING:
     from ..commands import ProcessRunner
-    from ..headstart import HeadStart
     from ..plan import LinkPlan
+    from .fast import StartedAhead
 
 __all__ = ["LinkResult", "Notify", "Progress", "execute"]
 
@@ -51,7 +51,7 @@ def execute(
     notify: Notify | None = None,
     *,
     fast: bool = True,
-    head: HeadStart | None = None,
+    head: StartedAhead | None = None,
 ) -> LinkResult:
     """Link by the fast relink or by make; `head`: the steps a head start began (`headstart`)."""
     try:

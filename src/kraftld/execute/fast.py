@@ -22,12 +22,23 @@ from .make import staged_names
 
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
 if TYPE_CHECKING:
-    from ..commands import ProcessRunner
-    from ..headstart import HeadStart
+    from collections.abc import Sequence
+    from typing import Protocol
+
+    from ..commands import Command, ProcessRunner
     from ..plan import LinkPlan
 
+    class StartedAhead(Protocol):
+        """Steps begun before the plan (`headstart.HeadStart`, which sits above this stage)."""
 
-def fast_link(plan: LinkPlan, runner: ProcessRunner, head: HeadStart | None = None) -> replay.Prebuilt | None:
+        link_dir: str
+
+        def adopted_by(self, plan: LinkPlan, steps: Sequence[Command]) -> bool: ...
+
+        def close(self) -> None: ...
+
+
+def fast_link(plan: LinkPlan, runner: ProcessRunner, head: StartedAhead | None = None) -> replay.Prebuilt | None:
     """Relink by replaying the recorded final steps; the record used, or None when make must."""
     prebuilt = replay.load_prebuilt(plan.paths.record, plan.config.key)
     if prebuilt is None or not replay.files_unchanged(prebuilt):
@@ -39,7 +50,7 @@ def fast_link(plan: LinkPlan, runner: ProcessRunner, head: HeadStart | None = No
         with alongside(lambda: verdict.append(replay.tree_states(plan, runner) == list(prebuilt.trees))) as check:
             os.makedirs(plan.paths.links, exist_ok=True)
             remove_abandoned_link_dirs(plan.paths.links)
-            if head is not None and not head.adopted_by(plan, prebuilt):
+            if head is not None and not head.adopted_by(plan, replay.steps_for(plan, prebuilt, head.link_dir)[0]):
                 head = None
             if head is not None:
                 link_dir = head.link_dir
@@ -50,7 +61,7 @@ def fast_link(plan: LinkPlan, runner: ProcessRunner, head: HeadStart | None = No
                 stage(os.path.join(link_dir, INPUTS_DIR), staged_names(plan))
                 os.makedirs(os.path.join(link_dir, OUTPUTS_DIR))
             ensure_runtime(plan.runtime, runner)
-            commands, image = replay.replay(prebuilt, plan.relocated_ldflags(link_dir), link_dir)
+            commands, image = replay.steps_for(plan, prebuilt, link_dir)
             for command in commands:
                 if head is not None:
                     log.debug("ran (started before planning): %s", command.shell_quoted())

@@ -237,3 +237,8 @@ def record_after_build(plan: LinkPlan, image: str, runner: ProcessRunner) -> Pre
         return None
     prebuilt.save(plan.paths.record)
     return prebuilt
+
+
+def steps_for(plan: LinkPlan, prebuilt: Prebuilt, link_dir: str) -> tuple[list[Command], str]:
+    """The recorded final steps for `plan`'s inputs, writing into `link_dir`; and the image there."""
+    return replay(prebuilt, plan.relocated_ldflags(link_dir), link_dir)

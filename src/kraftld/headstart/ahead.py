@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import IO
 
-    from ..execute.replay import Prebuilt
+    from ..commands import Command
     from ..plan import LinkPlan
 
 _SIGKILL = 9  # the same number on every Linux architecture; `signal` builds enums on import
@@ -113,15 +113,14 @@ class HeadStart:
         with self._done:
             return len(self.returncodes) == len(self.steps) and not any(self.returncodes)
 
-    def adopted_by(self, plan: LinkPlan, prebuilt: Prebuilt) -> bool:
-        """Whether `plan`'s fast relink of `prebuilt` takes these steps as its own: exactly its
-        commands on exactly its inputs, and all of them succeeded. If not, they are stopped."""
-        from ..execute.replay import replay
+    def adopted_by(self, plan: LinkPlan, steps: Sequence[Command]) -> bool:
+        """Whether `plan`'s fast relink, which runs `steps` in this folder, takes these steps as
+        its own: exactly its commands on exactly its inputs, and all of them succeeded. If not,
+        they are stopped."""
         from ..logs import log
 
-        ahead, _ = replay(prebuilt, plan.relocated_ldflags(self.link_dir), self.link_dir)
         staged = [(os.path.basename(link.link), link.target) for link in plan.staged]
-        if not self.fits(plan.entry, staged, [(c.argv, c.cwd or "") for c in ahead]):
+        if not self.fits(plan.entry, staged, [(c.argv, c.cwd or "") for c in steps]):
             log.debug("the steps started ahead are not this link's: stopped")
         elif not self.succeeded():
             log.debug("a step started ahead failed: the steps run again, as they always do")

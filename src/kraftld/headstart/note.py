@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
 
-    from ..execute.replay import Prebuilt
+    from ..commands import Command
     from ..plan import LinkPlan
 
 # Stands for the link folder in a note's command: no path or argument can hold a NUL.
@@ -155,14 +155,12 @@ def note_path(environ: Mapping[str, str], output: str, cwd: str) -> str:
     return CacheLayout(cache_dir(environ)).note(f"{zlib.crc32(key):08x}")
 
 
-def note_for(plan: LinkPlan, prebuilt: Prebuilt, args: Sequence[str], cwd: str) -> Note | None:
-    """The note that lets the next link of this line start `prebuilt`'s steps ahead."""
-    from ..execute.replay import replay
-
+def note_for(plan: LinkPlan, steps: Sequence[Command], args: Sequence[str], cwd: str) -> Note | None:
+    """The note that lets the next link of this line start its fast relink's `steps` ahead (as
+    `execute.replay.steps_for` gives them for the link folder LINK_DIR_MARK)."""
     output = output_of(args)
     if output is None:
         return None
-    commands, _ = replay(prebuilt, plan.relocated_ldflags(LINK_DIR_MARK), LINK_DIR_MARK)
     return Note(
         output=output,
         cwd=cwd,
@@ -171,7 +169,7 @@ def note_for(plan: LinkPlan, prebuilt: Prebuilt, args: Sequence[str], cwd: str) 
         lock=plan.paths.lock,
         links_dir=plan.paths.links,
         inputs=tuple((staged.position, os.path.basename(staged.link), staged.target) for staged in plan.staged),
-        steps=tuple((command.argv, command.cwd or "") for command in commands),
+        steps=tuple((step.argv, step.cwd or "") for step in steps),
     )
 
 
