@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from . import __version__
 from .errors import ConfigError
 from .kraftfile import Kraftfile, Target, kconfig_value
+from .layout import CACHE_FORMAT  # the layout of a cache entry changes with it
 from .sources import Download, SourceTree
 
 # Platforms kraftld builds for, with the options that select them.
@@ -37,9 +38,6 @@ KRAFTLD_DEFAULT_KCONFIG = (
     # ukrandom needs RDRAND at boot and fails init without it (QEMU's default CPU under TCG).
     ("CONFIG_LIBUKRANDOM", "n"),
 )
-
-# The layout of a cache entry changes with this; old entries are then simply not found.
-CACHE_FORMAT = 1
 
 
 @dataclass(frozen=True)

@@ -7,20 +7,21 @@ Kraftfile's, or unikraft/<name> on GitHub), cloned once into the cache.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
 from dataclasses import dataclass
 
+from .atomic import replacing
+from .commands import Command, describe_failure
 from .errors import SourceError
 from .kraftfile import Component
-from .process import Command, describe_failure
+from .layout import CacheLayout
 from .settings import Settings
 
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
 if TYPE_CHECKING:
-    from .process import ProcessRunner
+    from .commands import ProcessRunner
 
 DEFAULT_ORIGINS = "https://github.com/unikraft/{repo}.git"
 # Branch names KraftKit uses for "whatever is current"; kraftld then takes the default branch.
@@ -59,9 +60,10 @@ def locate(
         return _existing(settings.unikraft, "KRAFTLD_UNIKRAFT")
     source = component.source
     if source and not is_url(source):
-        base = kraftfile_folder or os.getcwd()
+        assert kraftfile_folder is not None, "only a Kraftfile on disk names a local source"
         return _existing(
-            os.path.normpath(os.path.join(base, os.path.expanduser(source))), f"the Kraftfile's {component.name} source"
+            os.path.normpath(os.path.join(kraftfile_folder, os.path.expanduser(source))),
+            f"the Kraftfile's {component.name} source",
         )
     if settings.sources:
         return _existing(os.path.join(settings.sources, repo_name(component)), "KRAFTLD_SOURCES")
@@ -81,23 +83,22 @@ def _existing(path: str, what: str) -> str:
 def _clone(component: Component, url: str, settings: Settings, runner: ProcessRunner, *, clone: bool) -> str:
     version = component.version or ""
     digest = hashlib.sha256(f"{url}\0{version}".encode()).hexdigest()[:16]
-    target = os.path.join(settings.cache, "sources", f"{repo_name(component)}-{digest}")
+    target = CacheLayout(settings.cache).source(repo_name(component), digest)
     if os.path.isdir(target) or not clone:
         return target
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    partial = f"{target}.partial-{os.getpid()}"
     argv = ["git", "clone", "--quiet"]
     if version not in FLOATING_VERSIONS:
         argv += ["--branch", version]
-    completed = runner(Command((*argv, url, partial)))
-    if completed.returncode != 0:
-        raise SourceError(
-            f"cannot clone {url} for {component.name}",
-            "without network, set KRAFTLD_SOURCES to an offline mirror or KRAFTLD_UNIKRAFT to a tree",
-            details=describe_failure(completed),
-        )
-    with contextlib.suppress(OSError):  # another link cloned it first; theirs is as good
-        os.rename(partial, target)
+    # Cloned beside and renamed into place; when another link cloned it first, theirs is as good.
+    with replacing(target, folder=True) as partial:
+        completed = runner(Command((*argv, url, partial.temporary)))
+        if completed.returncode != 0:
+            raise SourceError(
+                f"cannot clone {url} for {component.name}",
+                "without network, set KRAFTLD_SOURCES to an offline mirror or KRAFTLD_UNIKRAFT to a tree",
+                details=describe_failure(completed),
+            )
     return target
 
 

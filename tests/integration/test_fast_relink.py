@@ -94,16 +94,20 @@ def test_renamed_inputs_start_ahead_too(tools: Tools, tmp_path: Path) -> None:
 def test_a_note_that_no_longer_fits_is_dropped(tools: Tools, tmp_path: Path) -> None:
     import marshal
 
+    from kraftld.headstart.note import from_record
+
     env = {"KRAFTLD_CACHE": str(tmp_path / "cache"), "KRAFTLD_LOG": "debug"}
     obj = tmp_path / "fit.o"
     line = [str(obj), "-o", str(tmp_path / "image")]
     tools.compile_c(PROGRAMS / "behave.c", obj, '-DPROGRAM_NAME="fits"')
     tools.kraftld(line, env=env)
     (note_file,) = (tmp_path / "cache" / "headstart").iterdir()
-    note = marshal.loads(note_file.read_bytes())
+    note = from_record(marshal.loads(note_file.read_bytes()))
+    assert note is not None
     # A step the plan would not run (a stale or tampered note): it starts, and is thrown away.
-    note["steps"][1][0].append("--strip-debug")
-    note_file.write_bytes(marshal.dumps(note))
+    steps = list(note.steps)
+    steps[1] = ((*steps[1][0], "--strip-debug"), steps[1][1])
+    note_file.write_bytes(marshal.dumps(note.replaced(steps=tuple(steps)).record()))
     relinked = tools.kraftld(line, env=env)
     assert "the steps started ahead are not this link's" in relinked.stderr
     assert how(relinked) == "fast"
