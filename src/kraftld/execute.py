@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from . import headstart, relink
+from . import downloads, headstart, relink
 from .elf import dynamic_linking_marks
 from .errors import BuildError, ImageError, KraftldError
 from .logs import log
@@ -132,7 +132,7 @@ def _link(plan: LinkPlan, runner: ProcessRunner, progress: Progress) -> LinkResu
     runtime_ready = _alongside(lambda: ensure_runtime(plan.runtime, runner))
     configured = _configure(plan, runner)
     runtime_ready()
-    _preseed(plan)
+    _preseed(plan, runner, configured)
     _stage(plan)
     for written, _ in plan.side_outputs:
         os.makedirs(os.path.dirname(written), exist_ok=True)
@@ -351,18 +351,20 @@ def _configure(plan: LinkPlan, runner: ProcessRunner) -> bool:
     return True
 
 
-def _preseed(plan: LinkPlan) -> None:
-    for archive, destination in plan.preseeded:
-        if os.path.exists(destination):
-            continue
-        if not os.path.isfile(archive):
-            raise BuildError(
-                f"KRAFTLD_SOURCES has no {os.path.basename(archive)}, which the build would download",
-                f"put the file at {archive}; kraftld never downloads when KRAFTLD_SOURCES is set",
-            )
-        os.makedirs(os.path.dirname(destination), exist_ok=True)
-        shutil.copyfile(archive, destination + ".kraftld-tmp")
-        os.replace(destination + ".kraftld-tmp", destination)
+def _preseed(plan: LinkPlan, runner: ProcessRunner, configured: bool) -> None:
+    """With a mirror, place what the configured build would download (make names the files)."""
+    if plan.archives is None or plan.download_query is None:
+        return
+    for source, destination in downloads.preseed(
+        plan.download_query,
+        plan.archives,
+        plan.entry,
+        plan.config.defconfig,
+        runner,
+        plan.log_path,
+        configured=configured,
+    ):
+        log.info("placed %s at %s", source, destination)
 
 
 def _stage(plan: LinkPlan) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .config import BuildConfig
+from .downloads import REFUSING_WGET, query_command
 from .errors import ConfigError, UsageError
 from .linkline import DriverFlag, LinkerOption, LinkerOutputFile
 from .process import Command
@@ -66,7 +67,8 @@ class LinkPlan:
     # (where the linker writes it, where the user asked for it): files such as -Map's, written
     # under a plain name in the cache and copied out after the link.
     side_outputs: tuple[tuple[str, str], ...]
-    preseeded: tuple[tuple[str, str], ...]  # (archive in KRAFTLD_SOURCES, where the build expects it)
+    archives: str | None  # KRAFTLD_SOURCES's archives/: what the build downloads is copied from there
+    download_query: Command | None  # with a mirror: asks make what the configured build downloads
     manifest_path: str
     manifest: str
     ldflags: tuple[str, ...]
@@ -202,18 +204,12 @@ def plan_link(
         jobs = ()
     base = ("make", "-C", config.unikraft.path, *make_vars)
     defconfig_command = Command((*base, f"UK_DEFCONFIG={defconfig_path}.pending", "defconfig"), env=environ)
+    # With a mirror, make cannot download: kraftld places the files (see downloads.py).
+    no_download = (REFUSING_WGET,) if archives else ()
     build_command = Command(
-        (*base, *jobs, f"UK_LDFLAGS={' '.join(ldflags)}", f"UK_LDEPS={' '.join(ldeps)}"),
+        (*base, *jobs, *no_download, f"UK_LDFLAGS={' '.join(ldflags)}", f"UK_LDEPS={' '.join(ldeps)}"),
         env=environ,
         pass_fds=pass_fds,
-    )
-    preseeded = (
-        tuple(
-            (os.path.join(archives, d.filename), os.path.join(build_dir, d.folder, d.filename))
-            for d in config.downloads
-        )
-        if archives
-        else ()
     )
     return LinkPlan(
         config=config,
@@ -231,7 +227,8 @@ def plan_link(
         log_path=os.path.join(entry, "build.log"),
         staged=tuple(staged),
         side_outputs=tuple(side_outputs),
-        preseeded=preseeded,
+        archives=archives,
+        download_query=query_command(base, environ) if archives and config.libraries else None,
         manifest_path=manifest_path,
         manifest=_manifest(ldflags, staged),
         ldflags=tuple(ldflags),
