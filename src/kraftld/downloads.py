@@ -8,9 +8,9 @@ marker word lists the download commands make would run for the configured `.conf
 destinations and URLs (only those whose file is not there yet). Each file is then copied from
 the mirror's `archives/` under its URL's base name, or the link stops naming the missing file.
 
-And make itself cannot download while a mirror is set: the build runs with `WGET` set to a make
-`$(error …)`, expanded only if a download recipe runs, which stops make with a message naming the
-file instead of fetching it.
+And make itself cannot download while a mirror is set: the build runs with `WGET` set to a
+command that refuses, naming the file, so a download kraftld did not foresee fails the build
+instead of reaching the network.
 """
 
 from __future__ import annotations
@@ -35,10 +35,14 @@ MARKER = "kraftld-would-download"
 # Unikraft's download recipes are `$(WGET) -O DESTINATION URL || …` (support/build/Makefile.rules).
 _DOWNLOAD = re.compile(re.escape(MARKER) + r" -O (\S+) (\S+)")
 
-# The build's WGET while a mirror is set: a download recipe that runs stops make, naming the file.
+# The build's WGET while a mirror is set: a download recipe that runs prints why it refuses and
+# fails (Unikraft's recipe then removes the file and the build stops where it is unpacked). Not a
+# make `$(error …)`: make expands every command-line variable into each recipe's environment, so
+# that would stop the first recipe of all. `$$` is make's escape for the shell's `$`.
+REFUSED = "kraftld: refused to download"
 REFUSING_WGET = (
-    "WGET=$(error kraftld: the build wanted to download $(notdir $@) (into $(dir $@)); "
-    "KRAFTLD_SOURCES is set and kraftld never downloads then: put the file in the mirror's archives/ folder)"
+    f"WGET=sh -c 'echo \"{REFUSED} $$3 into $$2: KRAFTLD_SOURCES is set and kraftld never downloads then; "
+    "put the file in the mirror archives/ folder\" >&2; exit 1' kraftld-no-download"
 )
 
 RECORD_NAME = "downloads.json"

@@ -445,6 +445,8 @@ def _build_hint(completed: Completed) -> str:
             "a symbol the program uses is defined nowhere in the unikernel: enable the Unikraft "
             "library that provides it, or link the archive that does"
         )
+    if downloads.REFUSED in text:
+        return "the build wanted a file kraftld did not place: put it in KRAFTLD_SOURCES's archives/ folder"
     if "No space left on device" in text:
         return "the disk holding the cache is full: free space or point KRAFTLD_CACHE elsewhere"
     return "the build log's tail is below; the full log names the failing step"

@@ -4,12 +4,16 @@
  * GET /big     -> 1 MiB of bytes i*31+7 (mod 256), so the test can check them
  * GET /count   -> how many requests this server answered before this one
  * Anything sent to UDP 8081 comes back unchanged. The server runs until the test stops it.
+ *
+ * `netserve sleep` instead sleeps 100 ms through clock_nanosleep, relative on CLOCK_MONOTONIC
+ * and absolute (TIMER_ABSTIME) on CLOCK_REALTIME, and prints how long each took, in µs.
  */
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BIG (1024 * 1024)
@@ -96,13 +100,42 @@ static void *udp_echo(void *unused)
 	return NULL;
 }
 
-int main(void)
+static long long now_us(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec * 1000000LL + now.tv_nsec / 1000;
+}
+
+static int sleeps(void)
+{
+	struct timespec relative = {.tv_sec = 0, .tv_nsec = 100000000}, until;
+	long long before = now_us();
+	int failed = clock_nanosleep(CLOCK_MONOTONIC, 0, &relative, NULL);
+
+	printf("relative: %lld us (%d)\n", now_us() - before, failed);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += 100000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_nsec -= 1000000000;
+		until.tv_sec++;
+	}
+	before = now_us();
+	failed = clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &until, NULL);
+	printf("absolute: %lld us (%d)\n", now_us() - before, failed);
+	return 0;
+}
+
+int main(int argc, char *argv[])
 {
 	struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons(8080)};
 	int one = 1;
 	int server;
 	pthread_t udp;
 
+	if (argc > 1 && strcmp(argv[1], "sleep") == 0)
+		return sleeps();
 	for (size_t i = 0; i < BIG; i++)
 		big[i] = (unsigned char)(i * 31 + 7);
 	pthread_create(&udp, NULL, udp_echo, NULL);
