@@ -38,11 +38,13 @@ _DOWNLOAD = re.compile(re.escape(MARKER) + r" -O (\S+) (\S+)")
 # The build's WGET while a mirror is set: a download recipe that runs prints why it refuses and
 # fails (Unikraft's recipe then removes the file and the build stops where it is unpacked). Not a
 # make `$(error …)`: make expands every command-line variable into each recipe's environment, so
-# that would stop the first recipe of all. `$$` is make's escape for the shell's `$`.
+# that would stop the first recipe of all. And no `$` in it: Unikraft's fetch rule expands WGET
+# once inside `$(call …)` and again in the recipe, so a shell `$` would need an escape that
+# depends on how the rule is written. Unikraft prints the URL on the line before (`WGET lib: URL`).
 REFUSED = "kraftld: refused to download"
 REFUSING_WGET = (
-    f"WGET=sh -c 'echo \"{REFUSED} $$3 into $$2: KRAFTLD_SOURCES is set and kraftld never downloads then; "
-    "put the file in the mirror archives/ folder\" >&2; exit 1' kraftld-no-download"
+    f"WGET=sh -c 'echo \"{REFUSED} the file of the line above: KRAFTLD_SOURCES is set and kraftld "
+    "never downloads then; put the file in the mirror archives/ folder\" >&2; exit 1' kraftld-no-download"
 )
 
 RECORD_NAME = "downloads.json"

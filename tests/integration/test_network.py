@@ -249,3 +249,44 @@ def test_tokio_server_serves_concurrent_clients(tools: Tools, http_project: tupl
             assert received == b"".join(f"client {n} line {i}\n".encode() for i in range(3))
         answer = json.loads(get(guest.url("/")))
         assert answer["server"] == "tokio"
+
+
+def test_a_mirror_without_lwip_s_archive_is_an_error_naming_it(tools: Tools, tmp_path: Path) -> None:
+    sources = Path(mirror())
+    partial = tmp_path / "mirror"
+    (partial / "archives").mkdir(parents=True)
+    for tree in ("unikraft", "lib-musl", "lib-lwip"):
+        (partial / tree).symlink_to(sources / tree)
+    (partial / "archives" / "musl-1.2.3.tar.gz").symlink_to(sources / "archives" / "musl-1.2.3.tar.gz")
+    # A wget that only records how it was called: nothing may download, not even a try.
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    (shims / "wget").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/wget-called\nexit 1\n')
+    (shims / "wget").chmod(0o755)
+    app = tmp_path / "app"
+    app.mkdir()
+    shutil.copy(EXAMPLE / "Kraftfile", app / "Kraftfile")
+    obj = tools.compile_c(PROGRAMS / "netserve.c", app / "netserve.o")
+    environ = {k: v for k, v in tools.environ.items() if k != "KRAFTLD_UNIKRAFT"}
+    environ.update(
+        {
+            "KRAFTLD_SOURCES": str(partial),
+            "KRAFTLD_CACHE": str(tmp_path / "cache"),
+            "PATH": f"{shims}:{environ['PATH']}",
+        }
+    )
+    link = subprocess.run(
+        [sys.executable, "-m", "kraftld", str(obj), "-o", str(app / "netserve")],
+        cwd=app,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert link.returncode == 1
+    assert "kraftld: error: KRAFTLD_SOURCES has no UNIKRAFT-2_1_x.zip" in link.stderr, link.stderr
+    assert f"put the file at {partial}/archives/UNIKRAFT-2_1_x.zip" in link.stderr
+    # Unikraft's Makefile asks `wget --version` while it reads its rules; nothing more.
+    calls = (tmp_path / "wget-called").read_text().splitlines() if (tmp_path / "wget-called").exists() else []
+    assert all(call == "--version" for call in calls), calls
+    assert not (app / "netserve").exists()
