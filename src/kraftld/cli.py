@@ -184,9 +184,8 @@ def describe_plan(plan: LinkPlan, probed: Probed, line: LinkLine) -> str:
         "staged inputs:",
         *(f"  {s.link} -> {s.target}" for s in plan.staged),
     ]
-    if plan.preseeded:
-        lines.append("archives placed in the build instead of downloads:")
-        lines.extend(f"  {source} -> {destination}" for source, destination in plan.preseeded)
+    if plan.archives:
+        lines.append(f"downloads: none; what the configured build would fetch is copied from {plan.archives}")
     extra_env = {k: v for k, v in (plan.build_command.env or {}).items() if k == "MAKEFLAGS"}
     lines.append(
         "make environment: "
@@ -195,6 +194,8 @@ def describe_plan(plan: LinkPlan, probed: Probed, line: LinkLine) -> str:
     lines.append("commands:")
     lines.append(f"  {plan.runtime.compile_command.shell_quoted()}   (once per cache)")
     lines.append(f"  {plan.defconfig_command.shell_quoted()}   (when the options change)")
+    if plan.download_query is not None:
+        lines.append(f"  {plan.download_query.shell_quoted()}   (after configuring: what would be downloaded)")
     lines.append(f"  {plan.build_command.shell_quoted()}")
     return "\n".join(lines) + "\n"
 

@@ -5,6 +5,7 @@
         inputs/ outputs/         the staged compiler inputs and the side outputs (-Map files)
         link.manifest build.log build.running lock
         prebuilt.json            the record a fast relink replays (`execute.replay`)
+        downloads.json           the files the configured build downloads (`downloads`)
         links/<pid>-<random>/    one folder per fast relink: inputs/ and outputs/ again
     <cache>/runtime/             kraftld's runtime object, by digest of its source and command
     <cache>/sources/             clones of Unikraft and its libraries, by URL and version
@@ -154,6 +155,11 @@ class EntryLayout:
     def record(self) -> str:
         """What a fast relink replays."""
         return self._at("prebuilt.json")
+
+    @property
+    def downloads(self) -> str:
+        """What make said the configured build downloads, beside the options it was asked for."""
+        return self._at("downloads.json")
 
     @property
     def links(self) -> str:

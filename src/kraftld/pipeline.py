@@ -27,7 +27,7 @@ from .resolve import resolve_link
 from .response import expand_response_files
 from .runtime import params_source, plan_runtime
 from .settings import Settings
-from .sources import SourceTree, check_unikraft_tree, git_commit, library_downloads, locate
+from .sources import UNTRACKED_COUNT, SourceTree, check_unikraft_tree, git_commit, locate, worktree_state
 
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
 if TYPE_CHECKING:
@@ -109,18 +109,19 @@ def probe_config(kraftfile: Kraftfile, settings: Settings, runner: ProcessRunner
     uk_path = locate(kraftfile.unikraft, settings, kraftfile.folder, runner, clone=clone)
     version = check_unikraft_tree(uk_path)
     libraries = []
-    downloads = []
     for component in kraftfile.libraries:
         path = locate(component, settings, kraftfile.folder, runner, clone=clone)
-        libraries.append(SourceTree(component.name, path, git_commit(path, runner)))
-        downloads.extend(library_downloads(path))
+        commit = git_commit(path, runner)
+        state = worktree_state(path, commit, runner, untracked=UNTRACKED_COUNT["library"])
+        libraries.append(SourceTree(component.name, path, commit, state))
+    uk_commit = git_commit(uk_path, runner)
+    uk_state = worktree_state(uk_path, uk_commit, runner, untracked=UNTRACKED_COUNT["unikraft"])
     config = BuildConfig(
         name=image_name(kraftfile),
-        unikraft=SourceTree("unikraft", uk_path, git_commit(uk_path, runner)),
+        unikraft=SourceTree("unikraft", uk_path, uk_commit, uk_state),
         libraries=tuple(libraries),
         target=target,
         defconfig=render_defconfig(kraftfile, target),
-        downloads=tuple(downloads),
     )
     return Probed(kraftfile, config, version)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from .commands import Command
 from .config import BuildConfig
+from .downloads import REFUSING_WGET, query_command
 from .errors import ConfigError, UsageError
 from .layout import INPUTS_DIR, OUTPUTS_DIR, CacheLayout, EntryLayout
 from .linkline import DriverFlag, LinkerOption, LinkerOutputFile
@@ -56,7 +57,8 @@ class LinkPlan:
     # (where the linker writes it, where the user asked for it): files such as -Map's, written
     # under a plain name in the cache and copied out after the link.
     side_outputs: tuple[tuple[str, str], ...]
-    preseeded: tuple[tuple[str, str], ...]  # (archive in KRAFTLD_SOURCES, where the build expects it)
+    archives: str | None  # KRAFTLD_SOURCES's archives/: what the build downloads is copied from there
+    download_query: Command | None  # with a mirror: asks make what the configured build downloads
     manifest: str
     ldflags: tuple[str, ...]
     ldeps: tuple[str, ...]
@@ -177,18 +179,12 @@ def plan_link(
         jobs = ()
     base = ("make", "-C", config.unikraft.path, *make_vars)
     defconfig_command = Command((*base, f"UK_DEFCONFIG={paths.pending_defconfig}", "defconfig"), env=environ)
+    # With a mirror, make cannot download: kraftld places the files (see downloads.py).
+    no_download = (REFUSING_WGET,) if archives else ()
     build_command = Command(
-        (*base, *jobs, f"UK_LDFLAGS={' '.join(ldflags)}", f"UK_LDEPS={' '.join(ldeps)}"),
+        (*base, *jobs, *no_download, f"UK_LDFLAGS={' '.join(ldflags)}", f"UK_LDEPS={' '.join(ldeps)}"),
         env=environ,
         pass_fds=pass_fds,
-    )
-    preseeded = (
-        tuple(
-            (os.path.join(archives, d.filename), os.path.join(paths.build, d.folder, d.filename))
-            for d in config.downloads
-        )
-        if archives
-        else ()
     )
     return LinkPlan(
         config=config,
@@ -200,7 +196,8 @@ def plan_link(
         ),
         staged=tuple(staged),
         side_outputs=tuple(side_outputs),
-        preseeded=preseeded,
+        archives=archives,
+        download_query=query_command(base, environ) if archives and config.libraries else None,
         manifest=_manifest(ldflags, staged),
         ldflags=tuple(ldflags),
         ldeps=ldeps,
