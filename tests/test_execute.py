@@ -156,7 +156,7 @@ def test_a_changed_tree_sends_the_link_to_make(linker: Linker) -> None:
     linker.runner.git_status = (" M lib/ukboot/boot.c",)
     # Uncommitted changes key the build: the edited tree gets a build of its own, by make.
     assert "with make" in linker.link(["main.o", "-o", "app"])
-    assert [c.argv[-1] for c in linker.runner.makes()][0] == "defconfig"  # a new entry: configured anew
+    assert linker.runner.makes()[0].argv[-1] == "defconfig"  # a new entry: configured anew
     assert len(linker.runner.makes()) == 2
     assert linker.plan(["main.o", "-o", "app"]).entry != before
 
