@@ -40,6 +40,8 @@ kraftld's own options:
   -v, --verbose     show what became of each argument, and every command run
   --version         print kraftld's version
   --explain-flags   print how kraftld treats every flag it knows, and why
+  --explain-libraries  print how kraftld chooses Unikraft libraries without a Kraftfile
+  --print-kraftfile LINK-LINE  print the Kraftfile equivalent to what LINK-LINE would build
   -h, --help        print this help
 
 Environment: KRAFTLD_UNIKRAFT, KRAFTLD_SOURCES, KRAFTLD_TARGET, KRAFTLD_CACHE,
@@ -77,6 +79,11 @@ def main(
     if args == ["--explain-flags"]:
         out.write(explain_flags())
         return 0
+    if args == ["--explain-libraries"]:
+        from .libraries import explain
+
+        out.write(explain())
+        return 0
     from .errors import KraftldError
 
     previous = _install_sigterm()
@@ -88,9 +95,13 @@ def main(
             # the link planned; the plan adopts them only if they are exactly the steps it would run.
             from . import headstart
 
-            head = headstart.begin(args, env, folder)
+            head = headstart.begin(args, env, folder) if args[:1] != ["--print-kraftfile"] else None
         from .process import logged, run_process
 
+        if args[:1] == ["--print-kraftfile"]:
+            from .libraries_report import print_kraftfile
+
+            return print_kraftfile(args[1:], env, folder, logged(runner or run_process), out)
         return _link(args, env, folder, logged(runner or run_process), out, err, head, notes=runner is None)
     except KraftldError as error:
         err.write(error.render())
@@ -156,6 +167,10 @@ def _link(
         _print_decisions(line, err)
     try:
         plan, probed = plan_from_line(line, settings, environ, cwd, runner)
+        if line.verbose and probed.selection is not None:
+            from .libraries_report import describe
+
+            err.writelines(f"kraftld: {text}\n" for text in describe(probed.selection))
         if settings.dry_run:
             out.write(describe_plan(plan, probed, line))
             return 0
@@ -205,6 +220,7 @@ def describe_plan(plan: LinkPlan, probed: Probed, line: LinkLine) -> str:
         f"unikraft: {config.unikraft.path} (version {probed.unikraft_version}, "
         f"commit {config.unikraft.commit or 'not a git checkout'})",
         "libraries: " + (", ".join(f"{lib.name} at {lib.path}" for lib in config.libraries) or "none"),
+        *(_selection_lines(probed)),
         f"target: {config.target.label}",
         f"cache folder: {plan.entry}",
         f"output: {plan.output} and {plan.debug_output}",
@@ -228,6 +244,14 @@ def describe_plan(plan: LinkPlan, probed: Probed, line: LinkLine) -> str:
     lines.append(f"  {plan.defconfig_command.shell_quoted()}   (when the options change)")
     lines.append(f"  {plan.build_command.shell_quoted()}")
     return "\n".join(lines) + "\n"
+
+
+def _selection_lines(probed: Probed) -> list[str]:
+    if probed.selection is None:
+        return []
+    from .libraries_report import describe
+
+    return describe(probed.selection)
 
 
 def explain_flags() -> str:

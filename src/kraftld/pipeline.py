@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .config import BuildConfig, image_name, render_defconfig, select_target
 from .kraftfile import DEFAULT_KRAFTFILE, Kraftfile, find_kraftfile, load_kraftfile
+from .libraries import Selection
+from .libraries import choose as choose_libraries
 from .linkline import LinkLine
 from .plan import LinkPlan, MakeSetup, plan_link
 from .process import jobserver, without_make_variables
@@ -30,6 +32,7 @@ class Probed:
     kraftfile: Kraftfile
     config: BuildConfig
     unikraft_version: str
+    selection: Selection | None = None  # the libraries kraftld chose, when the Kraftfile left it to it
 
 
 def load_app_kraftfile(cwd: str) -> Kraftfile:
@@ -72,7 +75,11 @@ def plan_from_line(
     line: LinkLine, settings: Settings, environ: Mapping[str, str], cwd: str, runner: ProcessRunner
 ) -> tuple[LinkPlan, Probed]:
     link = resolve_link(line, cwd)
-    probed = probe_config(load_app_kraftfile(cwd), settings, runner, clone=not settings.dry_run)
+    kraftfile = load_app_kraftfile(cwd)
+    selection = None
+    if kraftfile.path is None or kraftfile.auto_libraries:  # no Kraftfile, or `libraries: auto`
+        kraftfile, selection = choose_libraries(kraftfile, link, settings, runner)
+    probed = replace(probe_config(kraftfile, settings, runner, clone=not settings.dry_run), selection=selection)
     archives = os.path.join(settings.sources, "archives") if settings.sources else None
     plan = plan_link(
         link,
