@@ -146,7 +146,7 @@ def _link(
     notes: bool,
 ) -> int:
     """Link; with `notes`, leave a note for the next link of this line to start ahead."""
-    from . import headstart, logs, progress
+    from . import buildprogress, headstart, logs, progress
     from .execute import execute, head_start_note
     from .linkline import Request, parse_link_line
     from .pipeline import plan_from_line
@@ -177,7 +177,7 @@ def _link(
         result = execute(
             plan,
             runner,
-            progress.terminal_progress(),
+            buildprogress.follow(settings.cache, plan.config, progress.terminal_progress()),
             notify=lambda message: _say(err, message),
             fast=settings.fast_relink,
             head=head,
