@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import re
-import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -177,6 +176,8 @@ def _musl_cache_file(lib_musl: str, tarball: str, cache: str | None) -> str | No
 
 
 def _scan_release(lib_musl: str, tarball: str) -> frozenset[str]:
+    import tarfile  # imported here: only the first link that needs musl's table reads the release
+
     inside_release, glue = musl_sources(lib_musl)
     wanted = set(inside_release)
     names: set[str] = set()
@@ -199,3 +200,38 @@ def _scan_release(lib_musl: str, tarball: str) -> frozenset[str]:
         ):
             names |= scan_c(f.read())
     return frozenset(names)
+
+
+def linker_defined_names(unikraft: str) -> frozenset[str]:
+    """Names Unikraft's linker scripts define (`__init_array_start = .;`, `PROVIDE(_end = .)`)."""
+    names: set[str] = set()
+    assignment = re.compile(r"(?:PROVIDE(?:_HIDDEN)?\s*\(\s*)?\b([A-Za-z_][\w.]*)\s*=[^=]")
+    patterns = ("**/*.ld", "**/*.lds", "**/*.lds.S")  # a walk of the whole tree: see unikraft_offers
+    for pattern in patterns:
+        for path in glob.glob(os.path.join(unikraft, pattern), recursive=True):
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                names.update(assignment.findall(handle.read()))
+    return frozenset(names)
+
+
+def unikraft_offers(unikraft: str, commit: str | None, cache: str | None) -> tuple[CoreExports, frozenset[str]]:
+    """The core libraries' exports and the linker scripts' names, cached by the tree's commit
+    (walking the tree for its linker scripts takes longer than a small program's relink)."""
+    where = None
+    if cache is not None and commit is not None:
+        key = hashlib.sha256(f"{CACHE_FORMAT}\0{commit}\0".encode() + os.fsencode(os.path.realpath(unikraft)))
+        where = os.path.join(cache, "symbols", f"unikraft-{key.hexdigest()[:24]}.json")
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError), open(where, encoding="utf-8") as handle:
+            data = json.load(handle)
+            libraries = {name: frozenset(names) for name, names in data["core"].items()}
+            return CoreExports(libraries), frozenset(data["linker"])
+    core = core_exports(unikraft)
+    linker = linker_defined_names(unikraft)
+    if where is not None:
+        with contextlib.suppress(OSError):
+            os.makedirs(os.path.dirname(where), exist_ok=True)
+            temporary = f"{where}.{os.getpid()}.tmp"
+            with open(temporary, "w", encoding="utf-8") as handle:
+                json.dump({"core": {k: sorted(v) for k, v in core.libraries.items()}, "linker": sorted(linker)}, handle)
+            os.replace(temporary, where)
+    return core, linker

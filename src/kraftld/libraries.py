@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import glob
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -23,8 +22,8 @@ from .elf import FileKind
 from .errors import ConfigError, InputError
 from .exports import CoreExports
 from .kraftfile import Component, Kraftfile
-from .process import Command
-from .symbols import Member, Needed, read_file_symbols, read_object, resolve_needed
+from .process import Command, Completed
+from .symbols import Member, Needed, read_file_symbols, resolve_needed
 
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
 if TYPE_CHECKING:
@@ -172,18 +171,6 @@ class Available:
     musl: frozenset[str] | None
     external: frozenset[str]  # names of external libraries the sources offer (musl, lwip)
     linker_defined: frozenset[str] = frozenset()
-
-
-def linker_defined_names(unikraft: str) -> frozenset[str]:
-    """Names Unikraft's linker scripts define (`__init_array_start = .;`, `PROVIDE(_end = .)`)."""
-    names: set[str] = set()
-    assignment = re.compile(r"(?:PROVIDE(?:_HIDDEN)?\s*\(\s*)?\b([A-Za-z_][\w.]*)\s*=[^=]")
-    patterns = ("**/*.ld", "**/*.lds", "**/*.lds.S")
-    for pattern in patterns:
-        for path in glob.glob(os.path.join(unikraft, pattern), recursive=True):
-            with open(path, encoding="utf-8", errors="replace") as handle:
-                names.update(assignment.findall(handle.read()))
-    return frozenset(names)
 
 
 def _always_provided(symbol: str, available: Available) -> bool:
@@ -364,8 +351,8 @@ def choose(
 ) -> tuple[Kraftfile, Selection]:
     """Read the link's symbols and what the sources at hand export; choose; return the
     equivalent Kraftfile and the selection that made it."""
-    from .exports import core_exports, find_musl_tarball, musl_exports
-    from .sources import locate
+    from .exports import find_musl_tarball, musl_exports, unikraft_offers
+    from .sources import git_commit, locate
 
     uk_path = locate(kraftfile.unikraft, settings, kraftfile.folder, runner, clone=not settings.dry_run)
     inputs = [
@@ -381,7 +368,8 @@ def choose(
         tarball = find_musl_tarball(lib_musl, settings.sources, settings.cache) if os.path.isdir(lib_musl) else None
         if tarball is not None:
             musl = musl_exports(lib_musl, tarball, settings.cache)
-    available = Available(core_exports(uk_path), musl, frozenset(external), linker_defined_names(uk_path))
+    core, linker_defined = unikraft_offers(uk_path, git_commit(uk_path, runner), settings.cache)
+    available = Available(core, musl, frozenset(external), linker_defined)
     selection = select(needed, available)
     return apply(kraftfile, selection), selection
 
@@ -417,23 +405,27 @@ def runtime_definitions(settings: Settings, runner: ProcessRunner) -> frozenset[
 
     runtime = plan_runtime(settings.cache)
     if os.path.isfile(runtime.object_path):
-        return _definitions(runtime.object_path)
+        return _definitions(runtime.object_path, settings.cache)
     # Planning writes nothing into the cache (execution compiles the object there): on a first
     # link the object is compiled aside, read and dropped.
     with tempfile.TemporaryDirectory(prefix="kraftld-runtime-") as folder:
         aside = os.path.join(folder, "runtime.o")
         compiled = tuple(aside if a == runtime.object_path + ".tmp" else a for a in runtime.compile_command.argv)
         completed = runner(Command(compiled))
-        return _definitions(aside if completed.returncode == 0 else None)
+        return _definitions(aside if completed.returncode == 0 else None, None)
 
 
-def _definitions(runtime_object: str | None) -> frozenset[str]:
+def _no_processes(command: Command, **_: object) -> Completed:
+    raise AssertionError(f"reading an object starts no process: {command.argv}")
+
+
+def _definitions(runtime_object: str | None, cache: str | None) -> frozenset[str]:
     from .runtime import WRAPPED_SYMBOLS
 
     members: tuple[Member, ...] = ()
     if runtime_object is not None and os.path.isfile(runtime_object):
         with contextlib.suppress(InputError):  # only a test's stand-in for gcc writes no object
-            members = (read_object(runtime_object, "kraftld runtime"),)
+            members = read_file_symbols(runtime_object, "kraftld runtime", False, cache, runner=_no_processes).members
     defined = {name for member in members for name in member.defines}
     # --wrap=NAME sends the inputs' references to NAME to the runtime's __wrap_NAME.
     return frozenset(defined | set(WRAPPED_SYMBOLS))

@@ -17,8 +17,6 @@ import fnmatch
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -175,6 +173,9 @@ def read_object(path: str, name: str) -> Member:
 
 def _read_archive(path: str, runner: ProcessRunner) -> tuple[Member, ...]:
     """An archive's ELF members in order (an rlib's `lib.rmeta` and other non-ELF members skipped)."""
+    import shutil  # imported here, as tempfile: a relink whose inputs are all cached needs neither
+    import tempfile
+
     shown = os.path.basename(path)
     folder = tempfile.mkdtemp(prefix="kraftld-ar-")
     try:
