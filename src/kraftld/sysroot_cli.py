@@ -87,3 +87,7 @@ def _echo(stream: TextIO) -> Callable[[str], None]:
 
 def entry_point() -> None:
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry_point()
