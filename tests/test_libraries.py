@@ -148,6 +148,23 @@ def test_with_gc_sections_only_references_reachable_from_main_count(tmp_path: Pa
     assert set(reachable.symbols) == {"puts"}  # from the constructor; never_called is dropped
 
 
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ((), False),
+        (("--gc-sections",), True),
+        (("--gc-sections", "--no-gc-sections"), False),
+        (("-gc-sections",), True),
+    ],
+)
+def test_gc_sections_is_the_last_word_of_the_line(words: tuple[str, ...], expected: bool, tmp_path: Path) -> None:
+    from kraftld.linkline import LinkerOption
+    from kraftld.resolve import ResolvedLink
+
+    link = ResolvedLink(str(tmp_path / "app"), tuple(LinkerOption((word,)) for word in words))
+    assert libraries.gc_sections(link) is expected
+
+
 def test_symbols_provided_outside_the_inputs_are_not_needed(tmp_path: Path) -> None:
     obj = compile_c(tmp_path, "m", "void exit(int); int main(void) { exit(3); }\n")
     assert symbols.resolve_needed([read(obj)], provided={"exit"}).symbols == {}
@@ -164,6 +181,7 @@ def test_symbols_are_cached_by_the_files_identity(tmp_path: Path) -> None:
     compile_c(tmp_path, "m", 'int puts(const char *); int main(void) { return puts("x"); }\n')
     changed = symbols.read_file_symbols(str(obj), "m.o", False, str(cache), run_process)
     assert changed.members[0].undefined == frozenset({"puts"})
+    assert len(list((cache / "symbols").glob("*.json"))) == 1  # the rebuilt object replaced its entry
 
 
 # What the libraries export.

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .process import ProcessRunner
 
 # Bumped when the cached form of a file's symbols changes.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 SHF_ALLOC = 0x2
 SHF_GNU_RETAIN = 0x200000  # `__attribute__((retain))`: ld keeps it under --gc-sections
 # Sections ld keeps under --gc-sections whatever refers to them: those Unikraft's and the
@@ -152,10 +152,12 @@ def read_elf(handle: BinaryIO, name: str) -> Member:
 
 
 def read_file_symbols(path: str, shown: str, archive: bool, cache: str | None, runner: ProcessRunner) -> InputSymbols:
-    members = _cached(path, cache)
+    where = None if cache is None else _cache_file(path, cache)
+    identity = _identity(path)  # taken before reading: a file changed meanwhile is read again next time
+    members = _cached(where, identity)
     if members is None:
         members = _read_archive(path, runner) if archive else (read_object(path, os.path.basename(path)),)
-        _store(path, cache, members)
+        _store(where, identity, members)
     return InputSymbols(path, shown, archive, members)
 
 
@@ -223,22 +225,24 @@ def _identity(path: str) -> str | None:
         info = os.stat(path)
     except OSError:
         return None
-    key = f"{CACHE_FORMAT}\0{info.st_size}\0{info.st_mtime_ns}\0{info.st_ino}\0".encode()
-    return hashlib.sha256(key + os.fsencode(os.path.realpath(path))).hexdigest()[:24]
+    return f"{CACHE_FORMAT}:{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
 
 
-def _cache_file(path: str, cache: str) -> str | None:
-    identity = _identity(path)
-    return None if identity is None else os.path.join(cache, "symbols", identity + ".json")
+def _cache_file(path: str, cache: str) -> str:
+    # One entry per path, holding the identity of the file it was read from: a rebuilt object
+    # replaces its entry instead of adding one at every build.
+    digest = hashlib.sha256(os.fsencode(os.path.realpath(path))).hexdigest()[:24]
+    return os.path.join(cache, "symbols", digest + ".json")
 
 
-def _cached(path: str, cache: str | None) -> tuple[Member, ...] | None:
-    where = None if cache is None else _cache_file(path, cache)
-    if where is None:
+def _cached(where: str | None, identity: str | None) -> tuple[Member, ...] | None:
+    if where is None or identity is None:
         return None
     try:
         with open(where, encoding="utf-8") as handle:
             data = json.load(handle)
+        if data["identity"] != identity:
+            return None
         return tuple(
             Member(
                 m["name"],
@@ -247,15 +251,14 @@ def _cached(path: str, cache: str | None) -> tuple[Member, ...] | None:
                 tuple(m["kept"]),
                 {int(k): (tuple(v[0]), tuple(v[1])) for k, v in m["edges"].items()},
             )
-            for m in data
+            for m in data["members"]
         )
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return None  # not cached yet, or a damaged entry: read the file again
 
 
-def _store(path: str, cache: str | None, members: tuple[Member, ...]) -> None:
-    where = None if cache is None else _cache_file(path, cache)
-    if where is None:
+def _store(where: str | None, identity: str | None, members: tuple[Member, ...]) -> None:
+    if where is None or identity is None:
         return
     data = [
         {
@@ -272,7 +275,7 @@ def _store(path: str, cache: str | None, members: tuple[Member, ...]) -> None:
         os.makedirs(os.path.dirname(where), exist_ok=True)
         temporary = f"{where}.{os.getpid()}.tmp"
         with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(data, handle)
+            json.dump({"identity": identity, "members": data}, handle)
         os.replace(temporary, where)
 
 
