@@ -40,10 +40,11 @@ kraftld's own options:
   -v, --verbose     show what became of each argument, and every command run
   --version         print kraftld's version
   --explain-flags   print how kraftld treats every flag it knows, and why
+  --prune-cache     remove least recently used builds until the cache fits KRAFTLD_CACHE_MAX
   -h, --help        print this help
 
 Environment: KRAFTLD_UNIKRAFT, KRAFTLD_SOURCES, KRAFTLD_TARGET, KRAFTLD_CACHE,
-KRAFTLD_DRY_RUN, KRAFTLD_LOG (see the README).
+KRAFTLD_DRY_RUN, KRAFTLD_LOG, KRAFTLD_CACHE_MAX (see the README).
 """
 
 
@@ -79,6 +80,8 @@ def main(
         return 0
     from .errors import KraftldError
 
+    if args == ["--prune-cache"]:
+        return _prune_cache(env, out, err)
     previous = _install_sigterm()
     head: HeadStart | None = None
     try:
@@ -171,10 +174,29 @@ def _link(
         if line.output is not None and not settings.dry_run:
             _remove_output(os.path.join(cwd, line.output), [os.path.join(cwd, i.path) for i in line.inputs])
         raise
+    if not result.fast:  # only a full build grows the cache
+        from .cache_prune import prune
+
+        for removed in prune(settings.cache, settings.cache_max, keep=plan.entry).removed:
+            log.info("removed the least recently used build %s to keep the cache under KRAFTLD_CACHE_MAX", removed.path)
     if notes and settings.fast_relink and result.prebuilt is not None:
         headstart.remember(environ, expanded, cwd, head_start_note(plan, result.prebuilt, expanded, cwd))
     how = "replaying the final link steps" if result.fast else "with make"
     log.info("wrote %s and %s, %s", result.image, result.debug_image, how)
+    return 0
+
+
+def _prune_cache(environ: Mapping[str, str], out: TextIO, err: TextIO) -> int:
+    from . import cache_prune
+    from .environment import cache_dir
+    from .errors import KraftldError
+
+    try:
+        bound = cache_prune.parse_cache_max(environ)
+        out.write(cache_prune.describe(cache_prune.prune(cache_dir(environ), bound), bound))
+    except KraftldError as error:
+        err.write(error.render())
+        return 1
     return 0
 
 

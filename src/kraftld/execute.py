@@ -112,17 +112,29 @@ def _environment_error(error: OSError, plan: LinkPlan) -> KraftldError:
 def _locked(path: str, notify: Notify | None, *, shared: bool) -> Iterator[None]:
     # flock: the kernel releases it when the holder dies, even by SIGKILL, so no stale lock stays.
     mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, mode | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if notify:
-                notify("waiting for another link that uses the same Unikraft build")
-            fcntl.flock(handle, mode)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    while True:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a+") as handle:
+            try:
+                fcntl.flock(handle, mode | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if notify:
+                    notify("waiting for another link that uses the same Unikraft build")
+                fcntl.flock(handle, mode)
+            if not _still_named(handle.fileno(), path):
+                continue  # the entry was pruned (cache_prune) while this link waited: lock the new one
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+            return
+
+
+def _still_named(fd: int, path: str) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 def _link(plan: LinkPlan, runner: ProcessRunner, progress: Progress) -> LinkResult:

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .ccache import compiler_setup
 from .config import BuildConfig, image_name, render_defconfig, select_target
 from .kraftfile import DEFAULT_KRAFTFILE, Kraftfile, find_kraftfile, load_kraftfile
 from .linkline import LinkLine
@@ -82,5 +83,6 @@ def plan_from_line(
         make_setup(environ),
         params_source(),
         archives,
+        compiler_setup(environ, settings.cache),
     )
     return plan, probed

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .ccache import LAUNCHER, CompilerSetup
 from .config import BuildConfig
 from .errors import ConfigError, UsageError
 from .linkline import DriverFlag, LinkerOption, LinkerOutputFile
@@ -140,6 +141,7 @@ def plan_link(
     make: MakeSetup,
     params_source: str,
     archives: str | None = None,
+    compiler: CompilerSetup | None = None,
 ) -> LinkPlan:
     check_plain_path(
         cache, "the cache folder", "set KRAFTLD_CACHE to a folder whose path has only letters, digits and ./_-+@"
@@ -194,6 +196,15 @@ def plan_link(
         f"N={config.name}",
     ) + ((f"L={':'.join(lib.path for lib in config.libraries)}",) if config.libraries else ())
     environ = dict(make.environ)
+    launcher_files: tuple[tuple[str, str], ...] = ()
+    if compiler is not None:  # Unikraft compiles through kraftld's launcher (and ccache): see ccache.py
+        for tool in (compiler.ccache, compiler.distcc):
+            if tool:
+                check_plain_path(tool, f"{os.path.basename(tool)}'s path", "install it in a folder with a plain path")
+        launcher = os.path.join(entry, "cc-launcher.sh")
+        launcher_files = ((launcher, LAUNCHER),)
+        make_vars += (compiler.cc_variable(launcher, build_dir),)
+        environ.update(compiler.environ)
     pass_fds: tuple[int, ...] = ()
     jobs: tuple[str, ...] = (f"-j{make.jobs}",)
     if make.jobserver_flags is not None:
@@ -222,6 +233,7 @@ def plan_link(
             (os.path.join(app_dir, "Makefile.uk"), APP_MAKEFILE),
             (os.path.join(app_dir, "Config.uk"), APP_CONFIG),
             (os.path.join(app_dir, "kraftld_params.c"), params_source),
+            *launcher_files,
         ),
         defconfig_path=defconfig_path,
         config_path=config_path,
