@@ -12,13 +12,13 @@ QEMU that would otherwise sit there (a KVM internal error pauses the machine, it
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import hashlib
 import os
 import signal
 from dataclasses import dataclass
 
+from ..atomic import write_atomically
+from ..layout import CacheLayout
 from .qemu import DEBUG_EXIT_CODES
 
 KVM_GET_API_VERSION = 0xAE00
@@ -97,12 +97,8 @@ def _last_line(text: str) -> str:
 
 
 def verdict_path(cache: str, qemu: str) -> str:
-    """The verdict's file: one per kernel release and QEMU binary (a new kernel or QEMU asks again)."""
-    release = os.uname().release
-    resolved = os.path.realpath(qemu) if os.sep in qemu else qemu
-    digest = hashlib.sha256(resolved.encode(errors="surrogateescape")).hexdigest()[:12]
-    safe = "".join(c if c.isalnum() else "_" for c in f"{release}-{os.path.basename(qemu)}")
-    return os.path.join(cache, "kvm", f"{safe}-{digest}")
+    """The verdict's file: one per kernel release and QEMU binary (see the cache layout)."""
+    return CacheLayout(cache).kvm_verdict(os.uname().release, qemu)
 
 
 @dataclass(frozen=True)
@@ -131,16 +127,9 @@ def remembered_verdict(path: str) -> Verdict | None:
 def remember_verdict(path: str, verdict: Verdict) -> None:
     """Write the verdict atomically: a reader sees the old file or the whole new one."""
     body = ("works" if verdict.works else "fails") + "\n" + " ".join(verdict.reason.split()) + "\n"
-    folder = os.path.dirname(path)
-    temporary = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     try:
-        os.makedirs(folder, exist_ok=True)
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(body)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        write_atomically(path, body.encode(), 0o644)
     except OSError:
         # A cache that cannot be written costs only the next run's first attempt under KVM.
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
+        pass
