@@ -35,12 +35,8 @@ class Forward:
 
 
 def network_args(forwards: dict[int, Forward]) -> list[str]:
-    """kraftld-run arguments for one virtio-net card on QEMU's user network, `host → guest` ports."""
-    netdev = "user,id=n0" + "".join(
-        f",hostfwd={f.protocol}:127.0.0.1:{host}-:{f.guest}" for host, f in forwards.items()
-    )
-    words = ["-netdev", netdev, "-device", "virtio-net-pci,netdev=n0"]
-    return [part for word in words for part in ("--qemu-arg", word)]
+    """kraftld-run's `-p` for each `host → guest` port: one virtio-net card on QEMU's user network."""
+    return [word for host, f in forwards.items() for word in ("-p", f"127.0.0.1:{host}:{f.guest}/{f.protocol}")]
 
 
 @dataclass

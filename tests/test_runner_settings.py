@@ -170,6 +170,10 @@ def test_network_card_only_with_a_driver_and_not_with_net_none() -> None:
     assert guest_setup(settings(["--net", "none", "i"]), FULL).network is None
     assert guest_setup(settings(["i"]), PLAIN).network is None
     assert guest_setup(settings(["i"]), None).network == Network(())  # unreadable image: checks nothing
+    own = settings(["--qemu-arg", "-netdev", "--qemu-arg", "user,id=mine", "i"])
+    assert guest_setup(own, FULL).network is None  # the user's own network, not a second card
+    with pytest.raises(RunError, match="of your own in the QEMU arguments"):
+        guest_setup(settings(["-p", "1:2", "--qemu-arg", "-nic", "--qemu-arg", "user", "i"]), FULL)
 
 
 @pytest.mark.parametrize(

@@ -85,8 +85,20 @@ def guest_setup(settings: RunSettings, facts: ImageFacts | None) -> GuestSetup:
     return GuestSetup(tuple(params), tuple(shares), network, tuple(notes))
 
 
+_OWN_NETWORK_ARGS = ("-netdev", "-nic", "-net")
+
+
 def _network(settings: RunSettings, facts: ImageFacts | None) -> Network | None:
     if settings.net == "none":
+        return None
+    if any(arg in _OWN_NETWORK_ARGS for arg in settings.qemu_args):
+        # The user brings a network of their own through QEMU's arguments: a second card with
+        # the same id would only make QEMU refuse to start.
+        if settings.publish:
+            raise RunError(
+                "--publish and a -netdev/-nic of your own in the QEMU arguments",
+                "use one of them: -p, or your own netdev",
+            )
         return None
     has_driver = facts is None or facts.has(*NETWORK_LIBRARIES)
     if settings.publish:
