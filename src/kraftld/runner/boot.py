@@ -129,6 +129,9 @@ def _guest_ran(facts: BootFacts) -> bool:
 def _check_port_free(host: str, port: int, protocol: str, option: str) -> None:
     kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
     with socket.socket(socket.AF_INET, kind) as probe:
+        # As QEMU binds its forwards: a port whose last connections are in TIME_WAIT is free,
+        # one something listens on is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:
