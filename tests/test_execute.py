@@ -151,10 +151,14 @@ def test_a_full_build_records_and_the_next_link_replays_its_steps(linker: Linker
 
 def test_a_changed_tree_sends_the_link_to_make(linker: Linker) -> None:
     linker.link(["main.o", "-o", "app"])
+    before = linker.plan(["main.o", "-o", "app"]).entry
     linker.runner.commands.clear()
     linker.runner.git_status = (" M lib/ukboot/boot.c",)
-    assert "a source tree changed since the last full build" in linker.link(["main.o", "-o", "app"])
-    assert len(linker.runner.makes()) == 1
+    # Uncommitted changes key the build: the edited tree gets a build of its own, by make.
+    assert "with make" in linker.link(["main.o", "-o", "app"])
+    assert linker.runner.makes()[0].argv[-1] == "defconfig"  # a new entry: configured anew
+    assert len(linker.runner.makes()) == 2
+    assert linker.plan(["main.o", "-o", "app"]).entry != before
 
 
 def test_the_note_stands_for_the_plan_with_the_inputs_places(linker: Linker) -> None:

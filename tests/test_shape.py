@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from kraftld import kvm
 from kraftld.atomic import replacing, write_atomically
 from kraftld.layout import CacheLayout
+from kraftld.runner import kvm
 
 
 @pytest.mark.parametrize(

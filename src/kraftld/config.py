@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 from . import __version__
 from .errors import ConfigError
+from .kconfig_choice import drop_overridden_picks
 from .kraftfile import Kraftfile, Target, kconfig_value
 from .layout import CACHE_FORMAT  # the layout of a cache entry changes with it
-from .sources import Download, SourceTree
+from .presets import preset_options
+from .sources import SourceTree
 
 # Platforms kraftld builds for, with the options that select them.
 PLATFORMS = {
@@ -37,6 +39,11 @@ KRAFTLD_DEFAULT_KCONFIG = (
     ("CONFIG_LIBUKLIBPARAM", "y"),
     # ukrandom needs RDRAND at boot and fails init without it (QEMU's default CPU under TCG).
     ("CONFIG_LIBUKRANDOM", "n"),
+    # gcc's -g2, not Unikraft's default -g3: -g3 adds every macro definition of every source
+    # file, 358 MB of the 367 MB prelinked libmusl.o, which the final link reads at every
+    # relink. -g2 keeps what gdb uses (lines, locals, types, backtraces). A Kraftfile's own
+    # CONFIG_DEBUG_SYMBOLS_* wins (kconfig_choice drops this pick).
+    ("CONFIG_DEBUG_SYMBOLS_LVL2", "y"),
 )
 
 
@@ -47,7 +54,6 @@ class BuildConfig:
     libraries: tuple[SourceTree, ...]
     target: Target
     defconfig: str
-    downloads: tuple[Download, ...]
 
     @property
     def key(self) -> str:
@@ -55,8 +61,9 @@ class BuildConfig:
             "format": CACHE_FORMAT,
             "kraftld": __version__,
             "name": self.name,
-            "unikraft": [self.unikraft.path, self.unikraft.commit],
-            "libraries": [[lib.name, lib.path, lib.commit] for lib in self.libraries],
+            # The trees' states: their commits and uncommitted changes (sources.worktree_state).
+            "unikraft": [self.unikraft.path, self.unikraft.state or self.unikraft.commit],
+            "libraries": [[lib.name, lib.path, lib.state or lib.commit] for lib in self.libraries],
             "target": self.target.label,
             "defconfig": self.defconfig,
         }
@@ -112,17 +119,21 @@ def library_option(name: str) -> str:
 
 
 def render_defconfig(kraftfile: Kraftfile, target: Target) -> str:
-    """The defconfig text: the target, kraftld's defaults, the libraries, then the Kraftfile's options."""
+    """The defconfig text: the target, kraftld's defaults, the libraries with the options they bring
+    (`presets`), then the Kraftfile's own options, which win."""
     options: list[tuple[str, str]] = []
     options += PLATFORMS[target.plat]
     options += ARCHITECTURES[target.arch]
     options += KRAFTLD_DEFAULT_KCONFIG
     options += [(library_option(lib.name), "y") for lib in kraftfile.libraries]
+    for lib in kraftfile.libraries:
+        options += preset_options(lib.name)
     options += kraftfile.unikraft.kconfig
     for lib in kraftfile.libraries:
         options += lib.kconfig
     options += target.kconfig
     options += environment_options(kraftfile.env)
+    options = drop_overridden_picks(options)  # a Kraftfile's pick in a Kconfig choice replaces kraftld's
     # Kconfig keeps the last assignment of a symbol; keep only that one so the file reads clearly.
     last: dict[str, str] = {}
     for key, value in options:

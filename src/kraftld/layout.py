@@ -5,6 +5,8 @@
         inputs/ outputs/         the staged compiler inputs and the side outputs (-Map files)
         link.manifest build.log build.running lock
         prebuilt.json            the record a fast relink replays (`execute.replay`)
+        downloads.json           the files the configured build downloads (`downloads`)
+        cc-launcher.sh           what make compiles through, with ccache or distcc (`ccache`)
         links/<pid>-<random>/    one folder per fast relink: inputs/ and outputs/ again
     <cache>/runtime/             kraftld's runtime object, by digest of its source and command
     <cache>/sources/             clones of Unikraft and its libraries, by URL and version
@@ -74,9 +76,14 @@ class CacheLayout:
         return os.path.join(self.root, "kvm")
 
     def kvm_verdict(self, kernel_release: str, qemu: str) -> str:
-        """Where the verdict on KVM for this kernel and QEMU binary is kept."""
+        """Where the verdict on KVM for this kernel and QEMU binary is kept: a new kernel or
+        another QEMU (by its resolved path) asks again."""
+        import hashlib  # only the runner asks, not the link path's start-up
+
+        resolved = os.path.realpath(qemu) if os.sep in qemu else qemu
+        digest = hashlib.sha256(resolved.encode(errors="surrogateescape")).hexdigest()[:12]
         safe = "".join(c if c.isalnum() else "_" for c in f"{kernel_release}-{os.path.basename(qemu)}")
-        return os.path.join(self.kvm, safe)
+        return os.path.join(self.kvm, f"{safe}-{digest}")
 
 
 class EntryLayout:
@@ -149,6 +156,16 @@ class EntryLayout:
     def record(self) -> str:
         """What a fast relink replays."""
         return self._at("prebuilt.json")
+
+    @property
+    def downloads(self) -> str:
+        """What make said the configured build downloads, beside the options it was asked for."""
+        return self._at("downloads.json")
+
+    @property
+    def launcher(self) -> str:
+        """The compiler launcher Unikraft's make compiles through (ccache, distcc: `ccache`)."""
+        return self._at("cc-launcher.sh")
 
     @property
     def links(self) -> str:

@@ -13,8 +13,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .ccache import LAUNCHER, CompilerSetup
 from .commands import Command
 from .config import BuildConfig
+from .downloads import REFUSING_WGET, query_command
 from .errors import ConfigError, UsageError
 from .layout import INPUTS_DIR, OUTPUTS_DIR, CacheLayout, EntryLayout
 from .linkline import DriverFlag, LinkerOption, LinkerOutputFile
@@ -56,7 +58,8 @@ class LinkPlan:
     # (where the linker writes it, where the user asked for it): files such as -Map's, written
     # under a plain name in the cache and copied out after the link.
     side_outputs: tuple[tuple[str, str], ...]
-    preseeded: tuple[tuple[str, str], ...]  # (archive in KRAFTLD_SOURCES, where the build expects it)
+    archives: str | None  # KRAFTLD_SOURCES's archives/: what the build downloads is copied from there
+    download_query: Command | None  # with a mirror: asks make what the configured build downloads
     manifest: str
     ldflags: tuple[str, ...]
     ldeps: tuple[str, ...]
@@ -119,6 +122,7 @@ def plan_link(
     make: MakeSetup,
     params_source: str,
     archives: str | None = None,
+    compiler: CompilerSetup | None = None,
 ) -> LinkPlan:
     check_plain_path(
         cache, "the cache folder", "set KRAFTLD_CACHE to a folder whose path has only letters, digits and ./_-+@"
@@ -169,6 +173,14 @@ def plan_link(
         f"N={config.name}",
     ) + ((f"L={':'.join(lib.path for lib in config.libraries)}",) if config.libraries else ())
     environ = dict(make.environ)
+    launcher_files: tuple[tuple[str, str], ...] = ()
+    if compiler is not None:  # Unikraft compiles through kraftld's launcher (and ccache): see ccache.py
+        for tool in (compiler.ccache, compiler.distcc):
+            if tool:
+                check_plain_path(tool, f"{os.path.basename(tool)}'s path", "install it in a folder with a plain path")
+        launcher_files = ((paths.launcher, LAUNCHER),)
+        make_vars += (compiler.cc_variable(paths.launcher, paths.build),)
+        environ.update(compiler.environ)
     pass_fds: tuple[int, ...] = ()
     jobs: tuple[str, ...] = (f"-j{make.jobs}",)
     if make.jobserver_flags is not None:
@@ -177,18 +189,12 @@ def plan_link(
         jobs = ()
     base = ("make", "-C", config.unikraft.path, *make_vars)
     defconfig_command = Command((*base, f"UK_DEFCONFIG={paths.pending_defconfig}", "defconfig"), env=environ)
+    # With a mirror, make cannot download: kraftld places the files (see downloads.py).
+    no_download = (REFUSING_WGET,) if archives else ()
     build_command = Command(
-        (*base, *jobs, f"UK_LDFLAGS={' '.join(ldflags)}", f"UK_LDEPS={' '.join(ldeps)}"),
+        (*base, *jobs, *no_download, f"UK_LDFLAGS={' '.join(ldflags)}", f"UK_LDEPS={' '.join(ldeps)}"),
         env=environ,
         pass_fds=pass_fds,
-    )
-    preseeded = (
-        tuple(
-            (os.path.join(archives, d.filename), os.path.join(paths.build, d.folder, d.filename))
-            for d in config.downloads
-        )
-        if archives
-        else ()
     )
     return LinkPlan(
         config=config,
@@ -197,10 +203,12 @@ def plan_link(
             (os.path.join(paths.app, "Makefile.uk"), APP_MAKEFILE),
             (os.path.join(paths.app, "Config.uk"), APP_CONFIG),
             (os.path.join(paths.app, "kraftld_params.c"), params_source),
+            *launcher_files,
         ),
         staged=tuple(staged),
         side_outputs=tuple(side_outputs),
-        preseeded=preseeded,
+        archives=archives,
+        download_query=query_command(base, environ) if archives and config.libraries else None,
         manifest=_manifest(ldflags, staged),
         ldflags=tuple(ldflags),
         ldeps=ldeps,

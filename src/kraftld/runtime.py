@@ -39,7 +39,7 @@ COMPILE_FLAGS = (
 )
 
 # The symbols the runtime object stands in front of (see kraftld_runtime.c).
-WRAPPED_SYMBOLS = ("exit", "_exit", "_Exit", "getrandom", "syscall")
+WRAPPED_SYMBOLS = ("exit", "_exit", "_Exit", "getrandom", "syscall", "clock_nanosleep")
 
 
 @dataclass(frozen=True)

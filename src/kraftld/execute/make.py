@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from collections.abc import Callable
 
-from ..atomic import replacing, write_if_changed
+from .. import downloads
+from ..atomic import write_if_changed
 from ..background import alongside
 from ..commands import Command, Completed, describe_failure
 from ..errors import BuildError, ImageError
@@ -44,9 +44,9 @@ def build_and_link(plan: LinkPlan, runner: ProcessRunner, progress: Progress) ->
         write_if_changed(path, text)
     # Only the final link needs the runtime object: it compiles while make configures.
     with alongside(lambda: ensure_runtime(plan.runtime, runner)) as runtime_compile:
-        configure(plan, runner)
+        configured = configure(plan, runner)
         runtime_compile.wait()
-    _preseed(plan)
+    _preseed(plan, runner, configured)
     stage(plan.paths.inputs, staged_names(plan))
     for written, _ in plan.side_outputs:
         os.makedirs(os.path.dirname(written), exist_ok=True)
@@ -85,18 +85,20 @@ def configure(plan: LinkPlan, runner: ProcessRunner) -> bool:
     return True
 
 
-def _preseed(plan: LinkPlan) -> None:
-    for archive, destination in plan.preseeded:
-        if os.path.exists(destination):
-            continue
-        if not os.path.isfile(archive):
-            raise BuildError(
-                f"KRAFTLD_SOURCES has no {os.path.basename(archive)}, which the build would download",
-                f"put the file at {archive}; kraftld never downloads when KRAFTLD_SOURCES is set",
-            )
-        os.makedirs(os.path.dirname(destination), exist_ok=True)
-        with replacing(destination) as temporary:
-            shutil.copyfile(archive, temporary.temporary)
+def _preseed(plan: LinkPlan, runner: ProcessRunner, configured: bool) -> None:
+    """With a mirror, place what the configured build would download (make names the files)."""
+    if plan.archives is None or plan.download_query is None:
+        return
+    for source, destination in downloads.preseed(
+        plan.download_query,
+        plan.archives,
+        plan.paths.root,
+        plan.config.defconfig,
+        runner,
+        plan.paths.log,
+        configured=configured,
+    ):
+        log.info("placed %s at %s", source, destination)
 
 
 def _input_stamps(plan: LinkPlan) -> str:
@@ -161,6 +163,8 @@ def _build_hint(completed: Completed) -> str:
             "a symbol the program uses is defined nowhere in the unikernel: enable the Unikraft "
             "library that provides it, or link the archive that does"
         )
+    if downloads.REFUSED in text:
+        return "the build wanted a file kraftld did not place: put it in KRAFTLD_SOURCES's archives/ folder"
     if "No space left on device" in text:
         return "the disk holding the cache is full: free space or point KRAFTLD_CACHE elsewhere"
     return "the build log's tail is below; the full log names the failing step"
