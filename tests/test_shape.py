@@ -42,6 +42,8 @@ def test_every_cache_path_is_under_the_cache(tmp_path: Path) -> None:
         *(getattr(entry, name) for name in ("app", "build", "config", "defconfig", "pending_defconfig")),
         *(getattr(entry, name) for name in ("inputs", "outputs", "manifest", "log", "build_marker", "lock")),
         entry.record,
+        entry.downloads,
+        entry.launcher,
         entry.link_folder("1-abcd"),
         layout.symbol_record("musl-0123"),
         layout.progress_record("0123"),
