@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from kraftld.atomic import replacing, write_atomically
 from kraftld.layout import CacheLayout
 from kraftld.runner import kvm
 
@@ -41,10 +42,37 @@ def test_every_cache_path_is_under_the_cache(tmp_path: Path) -> None:
         *(getattr(entry, name) for name in ("app", "build", "config", "defconfig", "pending_defconfig")),
         *(getattr(entry, name) for name in ("inputs", "outputs", "manifest", "log", "build_marker", "lock")),
         entry.record,
+        entry.downloads,
+        entry.launcher,
         entry.link_folder("1-abcd"),
+        layout.symbol_record("musl-0123"),
+        layout.progress_record("0123"),
+        layout.ccache,
+        layout.sysroot("x86_64-unikraft-linux-musl-rustc-1.96-0123"),
     ]
     assert len(set(paths)) == len(paths)
     assert all(os.path.commonpath([str(tmp_path), path]) == str(tmp_path) for path in paths)
     assert kvm.verdict_path(str(tmp_path), "qemu-system-x86_64") == layout.kvm_verdict(
         os.uname().release, "qemu-system-x86_64"
     )
+
+
+def test_a_file_is_replaced_whole_or_not_at_all(tmp_path: Path) -> None:
+    target = tmp_path / "record"
+    target.write_bytes(b"old")
+    with pytest.raises(KeyboardInterrupt), replacing(str(target)) as temporary:
+        temporary.write(b"half of the n")
+        raise KeyboardInterrupt
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["record"]
+    write_atomically(str(target), b"new", 0o644)
+    assert target.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["record"]
+
+
+def test_a_folder_made_first_by_another_is_kept(tmp_path: Path) -> None:
+    clone = tmp_path / "sources" / "lib-musl-1234"
+    clone.mkdir(parents=True)
+    (clone / "Makefile.uk").write_text("theirs")
+    with replacing(str(clone), folder=True) as partial:
+        Path(partial.temporary, "Makefile.uk").write_text("ours")
+    assert (clone / "Makefile.uk").read_text() == "theirs"
+    assert [p.name for p in clone.parent.iterdir()] == ["lib-musl-1234"]

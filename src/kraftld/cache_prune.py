@@ -25,6 +25,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from .errors import ConfigError
+from .layout import CacheLayout
 
 DEFAULT_CACHE_MAX = 4 << 30  # a few musl configurations (≈ 0.25 GB each at -g2) and many nolibc ones
 # Names of entries being removed: a rename under the entry's lock, then the folder is deleted.
@@ -66,7 +67,7 @@ class PruneReport:
 
 
 def builds_dir(cache: str) -> str:
-    return os.path.join(cache, "builds")
+    return CacheLayout(cache).builds
 
 
 def disk_usage(path: str, seen: set[tuple[int, int]] | None = None) -> int:

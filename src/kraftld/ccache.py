@@ -34,13 +34,13 @@ hands its misses to distcc), without ccache as the launcher's compiler.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .environment import NO_WORDS, YES_WORDS
 from .errors import ConfigError
+from .layout import CacheLayout
 
 COMPILER = "gcc"  # Unikraft's CONFIG_COMPILER default; its CROSS_COMPILE prefix stays empty on x86_64
 DEBUG_PREFIX = "/kraftld-build"  # what the debug information calls every build folder
@@ -104,7 +104,7 @@ def compiler_setup(environ: Mapping[str, str], cache: str) -> CompilerSetup:
     added: dict[str, str] = {}
     if ccache:
         if not environ.get("CCACHE_DIR"):
-            added["CCACHE_DIR"] = os.path.join(cache, "ccache")
+            added["CCACHE_DIR"] = CacheLayout(cache).ccache
             if not environ.get("CCACHE_MAXSIZE"):
                 added["CCACHE_MAXSIZE"] = DEFAULT_CCACHE_MAXSIZE
         if distcc and not environ.get("CCACHE_PREFIX"):

@@ -97,10 +97,13 @@ def main(
     try:
         folder = cwd or os.getcwd()
         if args[:1] == ["--print-kraftfile"]:  # plans the rest of the line, links nothing
-            from .libraries_report import print_kraftfile
+            from .kraftfile_text import render_kraftfile
+            from .pipeline import probe_line
             from .process import logged, run_process
 
-            return print_kraftfile(args[1:], env, folder, logged(runner or run_process), out)
+            probed = probe_line(args[1:], env, folder, logged(runner or run_process))
+            out.write(render_kraftfile(probed.kraftfile, probed.selection))
+            return 0
         if head_start:
             # A repeated link's steps start now, while the rest of kraftld is imported and
             # the link planned; the plan adopts them only if they are exactly the steps it would run.

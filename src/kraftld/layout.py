@@ -12,6 +12,10 @@
     <cache>/sources/             clones of Unikraft and its libraries, by URL and version
     <cache>/headstart/           notes of the last fast relink per output and folder
     <cache>/kvm/                 whether KVM works, per kernel release and QEMU
+    <cache>/symbols/             symbols read from inputs, Unikraft's and musl's exports (`symbols`)
+    <cache>/progress/            how many objects builds of a configuration compiled (`buildprogress`)
+    <cache>/ccache/              ccache's own cache, unless CCACHE_DIR names another (`ccache`)
+    <cache>/sysroot/             Rust std built for the Unikraft target (`sysroot`)
 
 The head start reads this before the rest of kraftld is imported, so this module imports only
 `os` (no dataclasses: the two types below are small, read-only by their properties).
@@ -84,6 +88,25 @@ class CacheLayout:
         digest = hashlib.sha256(resolved.encode(errors="surrogateescape")).hexdigest()[:12]
         safe = "".join(c if c.isalnum() else "_" for c in f"{kernel_release}-{os.path.basename(qemu)}")
         return os.path.join(self.kvm, f"{safe}-{digest}")
+
+
+    @property
+    def symbols(self) -> str:
+        return os.path.join(self.root, "symbols")
+
+    def symbol_record(self, name: str) -> str:
+        """A cached symbol table, `name` a digest of what it was read from (`.json` added)."""
+        return os.path.join(self.symbols, f"{name}.json")
+
+    def progress_record(self, digest: str) -> str:
+        return os.path.join(self.root, "progress", f"{digest}.json")
+
+    @property
+    def ccache(self) -> str:
+        return os.path.join(self.root, "ccache")
+
+    def sysroot(self, name: str) -> str:
+        return os.path.join(self.root, "sysroot", name)
 
 
 class EntryLayout:

@@ -1,16 +1,8 @@
-"""Tells a person which libraries kraftld chose and why: `-v` lines, the dry run, --print-kraftfile."""
+"""Tells a person which libraries kraftld chose and why: the `-v` lines and the dry run's."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from .libraries import Selection
-
-TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
-if TYPE_CHECKING:
-    from typing import TextIO
-
-    from .commands import ProcessRunner
 
 
 def describe(selection: Selection, limit: int = 8) -> list[str]:
@@ -31,21 +23,3 @@ def describe(selection: Selection, limit: int = 8) -> list[str]:
             "musl release, which the first build downloads"
         )
     return lines
-
-
-def print_kraftfile(args: list[str], environ: Mapping[str, str], cwd: str, runner: ProcessRunner, out: TextIO) -> int:
-    """`kraftld --print-kraftfile LINK-LINE`: the Kraftfile equivalent to what the link would build."""
-    import dataclasses
-
-    from .kraftfile_text import render_kraftfile
-    from .linkline import parse_link_line
-    from .pipeline import plan_from_line
-    from .response import expand_response_files
-    from .settings import Settings
-
-    # Planned as a dry run: nothing is cloned or built, only the configuration is decided.
-    settings = dataclasses.replace(Settings.from_environ(environ), dry_run=True)
-    line = parse_link_line(expand_response_files(args))
-    _, probed = plan_from_line(line, settings, environ, cwd, runner)
-    out.write(render_kraftfile(probed.kraftfile, probed.selection))
-    return 0

@@ -151,6 +151,13 @@ def make_setup(environ: Mapping[str, str]) -> MakeSetup:
     return MakeSetup(base, jobs, flags, fds)
 
 
+def probe_line(args: list[str], environ: Mapping[str, str], cwd: str, runner: ProcessRunner) -> Probed:
+    """The configuration a link line would build, decided as a dry run: nothing cloned or built."""
+    settings = replace(Settings.from_environ(environ), dry_run=True)
+    _, probed = plan_from_line(parse_link_line(expand_response_files(args)), settings, environ, cwd, runner)
+    return probed
+
+
 def plan_from_line(
     line: LinkLine, settings: Settings, environ: Mapping[str, str], cwd: str, runner: ProcessRunner
 ) -> tuple[LinkPlan, Probed]:
