@@ -1,5 +1,5 @@
-"""Booting a networked guest from tests: kraftld-run with QEMU's user network, ports forwarded from
-the host's 127.0.0.1, stopped by the test. Loopback only: the host side binds 127.0.0.1, and the
+"""Booting a networked guest from tests: kraftld-run -p, ports forwarded from the host's 127.0.0.1
+over QEMU's user network, stopped by the test. Loopback only: the host side binds 127.0.0.1, and the
 guest reaches the host as 10.0.2.2 through QEMU's own NAT to the host's loopback.
 """
 
@@ -35,12 +35,8 @@ class Forward:
 
 
 def network_args(forwards: dict[int, Forward]) -> list[str]:
-    """kraftld-run arguments for one virtio-net card on QEMU's user network, `host → guest` ports."""
-    netdev = "user,id=n0" + "".join(
-        f",hostfwd={f.protocol}:127.0.0.1:{host}-:{f.guest}" for host, f in forwards.items()
-    )
-    words = ["-netdev", netdev, "-device", "virtio-net-pci,netdev=n0"]
-    return [part for word in words for part in ("--qemu-arg", word)]
+    """kraftld-run's -p options: `host → guest` ports, the host side on 127.0.0.1."""
+    return [word for host, f in forwards.items() for word in ("-p", f"127.0.0.1:{host}:{f.guest}/{f.protocol}")]
 
 
 @dataclass
