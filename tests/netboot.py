@@ -109,7 +109,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=15)
 
 
-def get(url: str, timeout: float = 20) -> bytes:
+def get(url: str, timeout: float = 120) -> bytes:
     with urllib.request.urlopen(url, timeout=timeout) as reply:
         body: bytes = reply.read()
         return body
