@@ -136,7 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runner-arg", action="append", default=[], help="one more kraftld-run option")
     args = parser.parse_args(argv)
     runner = [sys.executable, "-m", "kraftld.run", *args.runner_arg]
-    print(f"image: {args.image}  runner: {' '.join(runner[2:])}  cpus: {os.cpu_count()}")
+    load = os.getloadavg()[0]
+    print(f"image: {args.image}")
+    print(f"runner: kraftld-run {' '.join(args.runner_arg)}  cpus: {os.cpu_count()}  load average: {load:.1f}")
 
     boots = []
     for _ in range(args.boots):
@@ -157,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             native_rate, native_errors = requests_per_second(port, args.clients, args.seconds, args.max_requests)
         print(f"requests/s to the same server run natively:        {native_rate:.0f} ({native_errors} errors)")
         print(f"unikernel / native: {guest_rate / native_rate:.3f}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     return 0
 
 
