@@ -49,7 +49,8 @@ def mirror() -> str:
 
 def merged_crates(folder: Path, vendor: str | None) -> Path:
     """One directory source: Debian's crate sources and std's vendored crates, as links."""
-    folder.mkdir()
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
     for crate in sorted(glob.glob(f"{DEBIAN_CRATES}/*")) + sorted(glob.glob(f"{vendor}/*") if vendor else []):
         link = folder / os.path.basename(crate)
         if link.is_symlink():
@@ -70,10 +71,11 @@ def http_project(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> tupl
     work = tmp_path_factory.mktemp("rust-http")
     folder = work / "rust-http"
     shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("target"))
-    # With a kept test cache, cargo's target folder is kept too (std is built from source: minutes).
+    # With a kept test cache, cargo's target folder is kept too (std is built from source: minutes),
+    # and so is the crates folder's path: std's own dependencies come from it, keyed by its path.
     kept = os.environ.get("KRAFTLD_TEST_CACHE")
     target = Path(kept) / "cargo-rust-http" if kept else folder / "target"
-    crates = merged_crates(work / "crates", vendor)
+    crates = merged_crates(Path(kept) / "cargo-crates" if kept else work / "crates", vendor)
     with open(folder / ".cargo" / "config.toml", "a") as config:
         config.write(f'\n[source.crates-io]\nreplace-with = "offline"\n\n[source.offline]\ndirectory = "{crates}"\n')
     environ = {k: v for k, v in tools.environ.items() if k != "KRAFTLD_UNIKRAFT"}
