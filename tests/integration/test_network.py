@@ -170,7 +170,8 @@ def test_twenty_concurrent_clients(tiny_http: Guest) -> None:
 
 def test_a_mebibyte_arrives_intact(tools: Tools, http_project: tuple[Path, dict[str, str]], c_guest: Guest) -> None:
     expected = hashlib.sha256(BIG).hexdigest()
-    # A guest of its own: not behind connections other tests left to the shared server's workers.
+    # A guest of its own: on the shared one, right after the concurrent test, a 1 MiB answer once
+    # stalled past 120 s on a loaded host (the cause is not established; a fresh guest answered).
     with booted(tools, http_project[0] / "rust-http", [Forward(8080)]) as guest:
         assert hashlib.sha256(get(guest.url("/big"), timeout=300)).hexdigest() == expected
     assert hashlib.sha256(get(c_guest.url("/big"), timeout=300)).hexdigest() == expected
