@@ -40,10 +40,13 @@ kraftld's own options:
   -v, --verbose     show what became of each argument, and every command run
   --version         print kraftld's version
   --explain-flags   print how kraftld treats every flag it knows, and why
+  --explain-libraries  print how kraftld chooses Unikraft libraries without a Kraftfile
+  --print-kraftfile LINK-LINE  print the Kraftfile equivalent to what LINK-LINE would build
+  --prune-cache     remove least recently used builds until the cache fits KRAFTLD_CACHE_MAX
   -h, --help        print this help
 
 Environment: KRAFTLD_UNIKRAFT, KRAFTLD_SOURCES, KRAFTLD_TARGET, KRAFTLD_CACHE,
-KRAFTLD_DRY_RUN, KRAFTLD_LOG (see the README).
+KRAFTLD_DRY_RUN, KRAFTLD_LOG, KRAFTLD_CACHE_MAX (see the README).
 """
 
 
@@ -80,12 +83,24 @@ def main(
     if args == ["--explain-flags"]:
         out.write(explain_flags())
         return 0
+    if args == ["--explain-libraries"]:
+        from .libraries import explain
+
+        out.write(explain())
+        return 0
     from .errors import KraftldError
 
+    if args == ["--prune-cache"]:
+        return _prune_cache(env, out, err)
     previous = _install_sigterm()
     head: HeadStart | None = None
     try:
         folder = cwd or os.getcwd()
+        if args[:1] == ["--print-kraftfile"]:  # plans the rest of the line, links nothing
+            from .libraries_report import print_kraftfile
+            from .process import logged, run_process
+
+            return print_kraftfile(args[1:], env, folder, logged(runner or run_process), out)
         if head_start:
             # A repeated link's steps start now, while the rest of kraftld is imported and
             # the link planned; the plan adopts them only if they are exactly the steps it would run.
@@ -161,6 +176,20 @@ def _link(
     return 0
 
 
+def _prune_cache(environ: Mapping[str, str], out: TextIO, err: TextIO) -> int:
+    from . import cache_prune
+    from .environment import cache_dir
+    from .errors import KraftldError
+
+    try:
+        bound = cache_prune.parse_cache_max(environ)
+        out.write(cache_prune.describe(cache_prune.prune(cache_dir(environ), bound), bound))
+    except KraftldError as error:
+        err.write(error.render())
+        return 1
+    return 0
+
+
 def _say(err: TextIO, message: str) -> None:
     err.write(f"kraftld: {message}\n")
 
@@ -174,6 +203,7 @@ def describe_plan(plan: LinkPlan, probed: Probed, line: LinkLine) -> str:
         f"unikraft: {config.unikraft.path} (version {probed.unikraft_version}, "
         f"commit {config.unikraft.commit or 'not a git checkout'})",
         "libraries: " + (", ".join(f"{lib.name} at {lib.path}" for lib in config.libraries) or "none"),
+        *(_selection_lines(probed)),
         f"target: {config.target.label}",
         f"cache folder: {plan.entry}",
         f"output: {plan.output} and {plan.debug_output}",
@@ -198,6 +228,14 @@ def describe_plan(plan: LinkPlan, probed: Probed, line: LinkLine) -> str:
         lines.append(f"  {plan.download_query.shell_quoted()}   (after configuring: what would be downloaded)")
     lines.append(f"  {plan.build_command.shell_quoted()}")
     return "\n".join(lines) + "\n"
+
+
+def _selection_lines(probed: Probed) -> list[str]:
+    if probed.selection is None:
+        return []
+    from .libraries_report import describe
+
+    return describe(probed.selection)
 
 
 def explain_flags() -> str:

@@ -71,3 +71,7 @@ class ImageError(KraftldError):
 
 class RunError(KraftldError):
     """The runner could not boot an image."""
+
+
+class ToolchainError(KraftldError):
+    """The Rust toolchain cannot build or serve a std for the Unikraft target."""

@@ -56,6 +56,7 @@ class Kraftfile:
     libraries: tuple[Component, ...]
     targets: tuple[Target, ...]
     env: tuple[tuple[str, str], ...] = ()  # built into the image's initial environment
+    auto_libraries: bool = False  # `libraries: auto`: kraftld chooses them (see libraries.py)
 
     @property
     def folder(self) -> str | None:
@@ -108,6 +109,9 @@ def parse_kraftfile(text: str, path: str) -> Kraftfile:
     name = str(data.get("name") or os.path.basename(os.path.dirname(os.path.abspath(path))) or "app")
     unikraft = _component("unikraft", data.get("unikraft"), path)
     libraries_data = data.get("libraries") or {}
+    auto = libraries_data == "auto"
+    if auto:
+        libraries_data = {}
     if not isinstance(libraries_data, dict):
         raise ConfigError(f"{path}: libraries must be a mapping of name to version or options", "see the README")
     libraries = tuple(_component(str(n), v, path) for n, v in libraries_data.items())
@@ -118,7 +122,7 @@ def parse_kraftfile(text: str, path: str) -> Kraftfile:
         raise ConfigError(f"{path}: targets must be a list", "write `targets: [qemu/x86_64]`")
     targets = tuple(_target(t, path) for t in targets_data)
     env = _environment(data.get("env"), path)
-    return Kraftfile(os.path.abspath(path), name, unikraft, libraries, targets, env)
+    return Kraftfile(os.path.abspath(path), name, unikraft, libraries, targets, env, auto)
 
 
 def _environment(value: Any, path: str) -> tuple[tuple[str, str], ...]:

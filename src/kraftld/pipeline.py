@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from . import headstart
+from . import buildprogress, headstart
+from .ccache import compiler_setup
 from .config import BuildConfig, image_name, render_defconfig, select_target
 from .execute import LinkResult, Notify, Progress, execute
 from .execute.deliver import remove_failed_output
 from .execute.replay import steps_for
 from .kraftfile import DEFAULT_KRAFTFILE, Kraftfile, find_kraftfile, load_kraftfile
+from .libraries import Selection
+from .libraries import choose as choose_libraries
 from .linkline import LinkLine, Request, parse_link_line
 from .logs import configure, log
 from .plan import LinkPlan, MakeSetup, plan_link
@@ -42,6 +45,7 @@ class Probed:
     kraftfile: Kraftfile
     config: BuildConfig
     unikraft_version: str
+    selection: Selection | None = None  # the libraries kraftld chose, when the Kraftfile left it to it
 
 
 @dataclass(frozen=True)
@@ -82,13 +86,24 @@ def link(
             log.debug("%s", f"{decision.action.value:7} {decision.argument}  ({decision.why})")
     try:
         plan, probed = plan_from_line(line, settings, environ, cwd, runner)
+        if line.verbose and probed.selection is not None:
+            from .libraries_report import describe
+
+            for text in describe(probed.selection):
+                log.debug("%s", text)
         if settings.dry_run:
             return Linked(Request.LINK, line, plan, probed)
-        result = execute(plan, runner, progress, notify, fast=settings.fast_relink, head=head)
+        readable = buildprogress.follow(settings.cache, plan.config, progress)
+        result = execute(plan, runner, readable, notify, fast=settings.fast_relink, head=head)
     except BaseException:
         if line.output is not None and not settings.dry_run:
             remove_failed_output(os.path.join(cwd, line.output), [os.path.join(cwd, i.path) for i in line.inputs])
         raise
+    if not result.fast:  # only a full build grows the cache
+        from .cache_prune import prune
+
+        for removed in prune(settings.cache, settings.cache_max, keep=plan.entry).removed:
+            log.info("removed the least recently used build %s to keep the cache under KRAFTLD_CACHE_MAX", removed.path)
     if head_start and settings.fast_relink and result.prebuilt is not None:
         steps, _ = steps_for(plan, result.prebuilt, headstart.LINK_DIR_MARK)
         note = headstart.note_for(plan, steps, expanded, cwd)
@@ -140,7 +155,11 @@ def plan_from_line(
     line: LinkLine, settings: Settings, environ: Mapping[str, str], cwd: str, runner: ProcessRunner
 ) -> tuple[LinkPlan, Probed]:
     link = resolve_link(line, cwd)
-    probed = probe_config(load_app_kraftfile(cwd), settings, runner, clone=not settings.dry_run)
+    kraftfile = load_app_kraftfile(cwd)
+    selection = None
+    if kraftfile.path is None or kraftfile.auto_libraries:  # no Kraftfile, or `libraries: auto`
+        kraftfile, selection = choose_libraries(kraftfile, link, settings, runner)
+    probed = replace(probe_config(kraftfile, settings, runner, clone=not settings.dry_run), selection=selection)
     archives = os.path.join(settings.sources, "archives") if settings.sources else None
     plan = plan_link(
         link,
@@ -150,5 +169,6 @@ def plan_from_line(
         make_setup(environ),
         params_source(),
         archives,
+        compiler_setup(environ, settings.cache),
     )
     return plan, probed

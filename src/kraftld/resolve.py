@@ -45,6 +45,11 @@ class ResolvedLink:
     output: str
     items: tuple[ResolvedItem, ...]
 
+    @property
+    def files(self) -> tuple[StagedFile, ...]:
+        """The input files, in line order (library selection reads their symbols)."""
+        return tuple(item for item in self.items if isinstance(item, StagedFile))
+
 
 def resolve_link(line: LinkLine, cwd: str) -> ResolvedLink:
     if line.output is None:
