@@ -7,8 +7,7 @@
 - boot → first HTTP response: kraftld-run started with a forward from the host's 127.0.0.1 to
   the guest's port 8080, the clock running from the start of kraftld-run until the first full
   HTTP response to `GET /` (the host polls every 5 ms); --boots times, median and range. The
-  guest's address comes by DHCP, or from the runner with --runner-arg (e.g. `--runner-arg=--param
-  --runner-arg=netdev.ip=10.0.2.15/24:10.0.2.2` where kraftld-run has --param);
+  runner gives the guest its address at boot; `--runner-arg=--dhcp` measures DHCP instead;
 - requests/s: the same server, through QEMU's user-network forward into the unikernel, and built
   for the host and run natively (--native), measured one after the other in one run with the
   same client: --clients threads, each with one keep-alive HTTP/1.1 connection, for --seconds
@@ -43,13 +42,7 @@ def free_port() -> int:
 
 
 def forward_args(host_port: int, guest_port: int) -> list[str]:
-    words = [
-        "-netdev",
-        f"user,id=n0,hostfwd=tcp:127.0.0.1:{host_port}-:{guest_port}",
-        "-device",
-        "virtio-net-pci,netdev=n0",
-    ]
-    return [part for word in words for part in ("--qemu-arg", word)]
+    return ["-p", f"127.0.0.1:{host_port}:{guest_port}"]
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -143,7 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runner-arg", action="append", default=[], help="one more kraftld-run option")
     args = parser.parse_args(argv)
     runner = [sys.executable, "-m", "kraftld.run", *args.runner_arg]
-    print(f"image: {args.image}  runner: {' '.join(runner[2:])}  cpus: {os.cpu_count()}")
+    load = os.getloadavg()[0]
+    print(f"image: {args.image}")
+    print(f"runner: kraftld-run {' '.join(args.runner_arg)}  cpus: {os.cpu_count()}  load average: {load:.1f}")
 
     boots = []
     for _ in range(args.boots):
@@ -164,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             native_rate, native_errors = requests_per_second(port, args.clients, args.seconds, args.max_requests)
         print(f"requests/s to the same server run natively:        {native_rate:.0f} ({native_errors} errors)")
         print(f"unikernel / native: {guest_rate / native_rate:.3f}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     return 0
 
 

@@ -1,5 +1,5 @@
-"""Booting a networked guest from tests: kraftld-run with QEMU's user network, ports forwarded from
-the host's 127.0.0.1, stopped by the test. Loopback only: the host side binds 127.0.0.1, and the
+"""Booting a networked guest from tests: kraftld-run -p, ports forwarded from the host's 127.0.0.1
+over QEMU's user network, stopped by the test. Loopback only: the host side binds 127.0.0.1, and the
 guest reaches the host as 10.0.2.2 through QEMU's own NAT to the host's loopback.
 """
 
@@ -109,7 +109,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=15)
 
 
-def get(url: str, timeout: float = 20) -> bytes:
+def get(url: str, timeout: float = 120) -> bytes:
     with urllib.request.urlopen(url, timeout=timeout) as reply:
         body: bytes = reply.read()
         return body

@@ -49,6 +49,7 @@ REFUSING_WGET = (
     "never downloads then; put the file in the mirror archives/ folder\" >&2; exit 1' kraftld-no-download"
 )
 
+
 @dataclass(frozen=True)
 class Download:
     """A file the configured build would fetch: where make puts it and where from."""
