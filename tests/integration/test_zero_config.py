@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from kraftld import exports
 from realboot import Tools
 
 TARGET = "x86_64-unikraft-linux-musl"
@@ -204,3 +205,13 @@ def test_plain_rustc_with_kraftld_sysroot_links_and_boots(
         return next(line for line in plan.splitlines() if line.startswith("cache folder: "))
 
     assert entry(again) == entry(chosen)
+    # musl's table, read from its sources, holds every public name the built libmusl.o exports.
+    built = Path(entry(chosen).split(": ", 1)[1]) / "build"
+    real = set()
+    for name in ("libmusl.o", "libmuslglue.o"):
+        listed = subprocess.run(["nm", "-g", "--defined-only", str(built / name)], capture_output=True, text=True)
+        real |= {line.split()[-1] for line in listed.stdout.splitlines() if line.strip()}
+    mirror = Path(sources())
+    table = exports.musl_exports(str(mirror / "lib-musl"), str(mirror / "archives" / "musl-1.2.3.tar.gz"), None)
+    assert len(real) > 1500
+    assert sorted(n for n in real - table if not n.startswith("__")) == []
