@@ -6,10 +6,11 @@ import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from support import ROOT, RealLine, looks_like_input, relocate
+from support import HOST_FACT, ROOT, RealLine, looks_like_input, relocate
 
 
 @pytest.fixture(scope="session")
@@ -94,3 +95,43 @@ def _no_terminal(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # Progress goes to /dev/tty when there is one; tests must not draw on the developer's screen.
     monkeypatch.setattr("kraftld.progress.terminal_progress", lambda: None)
     yield
+
+
+# --- CI's rules for skips, and where the time went --------------------------------------------
+# With KRAFTLD_TEST_NO_SKIPS=1 (.ci/run sets it, beside the kit's tree and mirror) every real
+# suite must run: a skip fails the session unless its reason starts with HOST_FACT, a fact of
+# the host CI cannot change. KRAFTLD_TEST_TIMES=1 prints the wall time spent in each test file.
+
+_skips: list[tuple[str, str]] = []
+_seconds: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    path = report.nodeid.split("::", 1)[0]
+    _seconds[path] = _seconds.get(path, 0.0) + report.duration
+    if report.skipped and report.when in ("setup", "call"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _skips.append((report.nodeid, reason.removeprefix("Skipped: ")))
+
+
+def _forbidden_skips() -> list[tuple[str, str]]:
+    if os.environ.get("KRAFTLD_TEST_NO_SKIPS") != "1":
+        return []
+    return [(node, reason) for node, reason in _skips if not reason.startswith(HOST_FACT)]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _forbidden_skips() and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    forbidden = _forbidden_skips()
+    if forbidden:
+        terminalreporter.section("skips CI does not allow (KRAFTLD_TEST_NO_SKIPS=1)")
+        for node, reason in forbidden:
+            terminalreporter.write_line(f"{node}: {reason}")
+    if os.environ.get("KRAFTLD_TEST_TIMES") == "1":
+        terminalreporter.section("wall time by test file")
+        for path, seconds in sorted(_seconds.items(), key=lambda item: -item[1]):
+            terminalreporter.write_line(f"{seconds:8.1f} s  {path}")

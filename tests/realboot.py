@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import glob
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -9,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROGRAMS = Path(__file__).parent / "programs"
+TARGET = "x86_64-unikraft-linux-musl"
 
 
 @dataclass(frozen=True)
@@ -48,3 +52,26 @@ class Tools:
             check=True,
         )
         return output
+
+
+def toolchain() -> tuple[str, str, str | None] | str:
+    """(cargo, rustc, vendor folder or None), or why there is none."""
+    cargo = os.environ.get("KRAFTLD_TEST_RUST_STD_CARGO", "/usr/bin/cargo")
+    rustc = os.environ.get("KRAFTLD_TEST_RUST_STD_RUSTC", "/usr/bin/rustc")
+    if not (os.access(cargo, os.X_OK) and os.access(rustc, os.X_OK)):
+        return (
+            f"no toolchain for {TARGET}: install Debian's rustc-web cargo-web rust-web-src, "
+            "or set KRAFTLD_TEST_RUST_STD_CARGO and KRAFTLD_TEST_RUST_STD_RUSTC"
+        )
+    targets = subprocess.run([rustc, "--print", "target-list"], capture_output=True, text=True).stdout.split()
+    if TARGET not in targets:
+        return f"{rustc} does not know {TARGET}"
+    vendors = sorted(glob.glob("/usr/src/rustc-*/library/vendor"))
+    return cargo, rustc, (vendors[-1] if vendors else None)
+
+
+def no_network_prefix() -> list[str]:
+    """`unshare -n` where this machine allows it: the build then provably has no network."""
+    if shutil.which("unshare") and subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0:
+        return ["unshare", "-n"]
+    return []

@@ -99,7 +99,7 @@ def test_drawn_in_place_on_a_real_pseudo_terminal(monkeypatch: pytest.MonkeyPatc
     # The terminal display waits a second before drawing (a relink is over by then): its clock moves here.
     monkeypatch.setattr("kraftld.progress.time.monotonic", clock)
     terminal = progress.TerminalProgress(os.fdopen(slave, "w"), owned=True)
-    assert terminal._stream.isatty()
+    assert terminal._stream is not None and terminal._stream.isatty()
     follower = buildprogress.BuildProgress(terminal, None, clock)
     follower.start("building the unikernel (qemu/x86_64)")
     for line in NOLIBC_BUILD:

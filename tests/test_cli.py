@@ -45,7 +45,14 @@ def test_kraftkit_612_lines_dry_run(
     # Every input staged, in the compiler's order, under a plain name.
     assert len(staged) == len(inputs)
     assert [os.path.basename(s).split("-", 1)[1] for s in staged] == [os.path.basename(i) for i in inputs]
-    wraps = ["-Wl,--wrap=exit", "-Wl,--wrap=_exit", "-Wl,--wrap=_Exit", "-Wl,--wrap=getrandom", "-Wl,--wrap=syscall"]
+    wraps = [
+        "-Wl,--wrap=exit",
+        "-Wl,--wrap=_exit",
+        "-Wl,--wrap=_Exit",
+        "-Wl,--wrap=getrandom",
+        "-Wl,--wrap=syscall",
+        "-Wl,--wrap=clock_nanosleep",
+    ]
     assert flags[: len(wraps)] == wraps
     assert [f for f in flags if "/inputs/" not in f][len(wraps) : -1] == [
         "-m64",

@@ -7,24 +7,41 @@ import fcntl
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kraftld import headstart
-from kraftld.headstart import LINK_DIR_MARK, HeadStart
+from kraftld.headstart import LINK_DIR_MARK, HeadStart, Note
 
 
-def make_note(entry: Path, target: Path, steps: list[list[object]]) -> dict[str, object]:
+def make_note(entry: Path, target: Path, steps: list[list[Any]]) -> dict[str, Any]:
+    """A note's fields but those of its line (output, folder, length: see `remember`)."""
     (entry / "links").mkdir(parents=True, exist_ok=True)
     return {
         "entry": str(entry),
         "lock": str(entry / "lock"),
         "links_dir": str(entry / "links"),
-        "inputs_dir": "inputs",
-        "outputs_dir": "outputs",
         "inputs": [[0, "0000-main.o", str(target)]],
         "steps": steps,
     }
+
+
+def remember(environ: dict[str, str], args: list[str], cwd: str, fields: dict[str, Any]) -> None:
+    """Leave the note of `fields` for the link line `args` run in `cwd`."""
+    output = headstart.output_of(args)
+    assert output is not None
+    note = Note(
+        output=output,
+        cwd=cwd,
+        length=len(args),
+        entry=fields["entry"],
+        lock=fields["lock"],
+        links_dir=fields["links_dir"],
+        inputs=tuple((position, name, target) for position, name, target in fields["inputs"]),
+        steps=tuple((tuple(argv), folder) for argv, folder in fields["steps"]),
+    )
+    headstart.remember(environ, note)
 
 
 @pytest.fixture
@@ -38,8 +55,8 @@ def line(target: Path) -> list[str]:
     return [str(target), "-o", "image"]
 
 
-def started(environ: dict[str, str], entry: Path, target: Path, steps: list[list[object]]) -> HeadStart:
-    headstart.remember(environ, line(target), "/work", make_note(entry, target, steps))
+def started(environ: dict[str, str], entry: Path, target: Path, steps: list[list[Any]]) -> HeadStart:
+    remember(environ, line(target), "/work", make_note(entry, target, steps))
     head = headstart.begin(line(target), environ, "/work")
     assert head is not None
     return head
@@ -82,7 +99,7 @@ def test_the_steps_run_in_the_recorded_folder(setting: tuple[dict[str, str], Pat
         [[["true"], "/no/such/folder"]],
     ],
 )
-def test_a_failed_step_is_not_success(setting: tuple[dict[str, str], Path, Path], steps: list[list[object]]) -> None:
+def test_a_failed_step_is_not_success(setting: tuple[dict[str, str], Path, Path], steps: list[list[Any]]) -> None:
     environ, entry, target = setting
     head = started(environ, entry, target, steps)
     assert not head.succeeded()
@@ -102,12 +119,12 @@ def test_close_stops_a_running_step(setting: tuple[dict[str, str], Path, Path]) 
 def test_a_note_is_rewritten_only_when_it_changed(setting: tuple[dict[str, str], Path, Path]) -> None:
     environ, entry, target = setting
     note = make_note(entry, target, [[["true"], "/"]])
-    headstart.remember(environ, line(target), "/work", note)
+    remember(environ, line(target), "/work", note)
     path = Path(headstart.note_path(environ, "image", "/work"))
     os.utime(path, ns=(1, 1))
-    headstart.remember(environ, line(target), "/work", note)
+    remember(environ, line(target), "/work", note)
     assert path.stat().st_mtime_ns == 1
-    headstart.remember(environ, line(target), "/work", {**note, "steps": [[["false"], "/"]]})
+    remember(environ, line(target), "/work", {**note, "steps": [[["false"], "/"]]})
     assert path.stat().st_mtime_ns != 1
 
 
@@ -124,13 +141,13 @@ def test_no_head_start_when_fast_relinks_are_off(
     setting: tuple[dict[str, str], Path, Path], variable: dict[str, str]
 ) -> None:
     environ, entry, target = setting
-    headstart.remember(environ, line(target), "/work", make_note(entry, target, [[["true"], "/"]]))
+    remember(environ, line(target), "/work", make_note(entry, target, [[["true"], "/"]]))
     no_head({**environ, **variable}, entry, target)
 
 
 def test_no_head_start_for_another_output_folder_or_length(setting: tuple[dict[str, str], Path, Path]) -> None:
     environ, entry, target = setting
-    headstart.remember(environ, line(target), "/work", make_note(entry, target, [[["true"], "/"]]))
+    remember(environ, line(target), "/work", make_note(entry, target, [[["true"], "/"]]))
     assert headstart.begin([str(target), "-o", "other"], environ, "/work") is None
     assert headstart.begin(line(target), environ, "/elsewhere") is None
     assert headstart.begin([*line(target), "-lm"], environ, "/work") is None  # the inputs' places moved
@@ -144,7 +161,7 @@ def test_renamed_inputs_are_staged_under_their_new_names(setting: tuple[dict[str
     # rustc's objects change names at every build: the note's places take the new words.
     environ, entry, target = setting
     copy = ["sh", "-c", 'cat "$0" > "$1"', f"{LINK_DIR_MARK}/inputs/0000-main.o", f"{LINK_DIR_MARK}/outputs/copy"]
-    headstart.remember(environ, line(target), "/work", make_note(entry, target, [[copy, "/"]]))
+    remember(environ, line(target), "/work", make_note(entry, target, [[copy, "/"]]))
     renamed = target.with_name("main.1jyu7mp.rcgu.o")
     renamed.write_bytes(b"renamed object")
     head = headstart.begin(line(renamed), environ, "/work")
@@ -162,7 +179,7 @@ def test_an_input_that_is_no_word_of_the_line_stays(setting: tuple[dict[str, str
     library.write_bytes(b"!<arch>\n")
     note = make_note(entry, target, [[["true"], "/"]])
     note["inputs"] = [[0, "0000-main.o", str(target)], [-1, "0001-libfoo.a", str(library)]]
-    headstart.remember(environ, [*line(target), "-lfoo"], "/work", note)
+    remember(environ, [*line(target), "-lfoo"], "/work", note)
     head = headstart.begin([*line(target), "-lfoo"], environ, "/work")
     assert head is not None
     assert head.staged == [("0000-main.o", str(target)), ("0001-libfoo.a", str(library))]
@@ -172,14 +189,14 @@ def test_an_input_that_is_no_word_of_the_line_stays(setting: tuple[dict[str, str
 @pytest.mark.parametrize("content", [b"", b"\x00garbage", b"\xe9" * 100])
 def test_a_damaged_note_is_no_note(setting: tuple[dict[str, str], Path, Path], content: bytes) -> None:
     environ, entry, target = setting
-    headstart.remember(environ, line(target), "/work", make_note(entry, target, [[["true"], "/"]]))
+    remember(environ, line(target), "/work", make_note(entry, target, [[["true"], "/"]]))
     Path(headstart.note_path(environ, "image", "/work")).write_bytes(content)
     no_head(environ, entry, target)
 
 
 def test_no_head_start_while_a_full_build_holds_the_lock(setting: tuple[dict[str, str], Path, Path]) -> None:
     environ, entry, target = setting
-    headstart.remember(environ, line(target), "/work", make_note(entry, target, [[["true"], "/"]]))
+    remember(environ, line(target), "/work", make_note(entry, target, [[["true"], "/"]]))
     with open(entry / "lock", "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         no_head(environ, entry, target)
@@ -187,7 +204,7 @@ def test_no_head_start_while_a_full_build_holds_the_lock(setting: tuple[dict[str
 
 def test_no_head_start_when_an_input_is_gone(setting: tuple[dict[str, str], Path, Path]) -> None:
     environ, entry, target = setting
-    headstart.remember(environ, line(target), "/work", make_note(entry, target, [[["true"], "/"]]))
+    remember(environ, line(target), "/work", make_note(entry, target, [[["true"], "/"]]))
     target.unlink()
     no_head(environ, entry, target)
     with open(entry / "lock", "a+") as lock:  # and the lock was released
@@ -196,7 +213,7 @@ def test_no_head_start_when_an_input_is_gone(setting: tuple[dict[str, str], Path
 
 def test_a_response_file_line_finds_its_note(setting: tuple[dict[str, str], Path, Path], tmp_path: Path) -> None:
     environ, entry, target = setting
-    headstart.remember(environ, line(target), "/work", make_note(entry, target, [[["true"], "/"]]))
+    remember(environ, line(target), "/work", make_note(entry, target, [[["true"], "/"]]))
     response = tmp_path / "args"  # rustc's file has a new name every time; its contents count
     response.write_text("\n".join(line(target)) + "\n")
     head = headstart.begin([f"@{response}"], environ, "/work")

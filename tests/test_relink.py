@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kraftld import relink
+from kraftld.execute import replay as relink
 
 LD = (
     '""gcc -Wl,-m,elf_x86_64 /b/libukboot.o -Wl,--start-group -Wl,--end-group -Wl,--wrap=exit /e/inputs/0000-a.o '

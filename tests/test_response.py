@@ -9,6 +9,7 @@ import pytest
 
 from kraftld.errors import ResponseFileError
 from kraftld.response import expand_response_files, split_response_text
+from support import HOST_FACT
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rustc"
 
@@ -98,7 +99,7 @@ def test_broken_response_files(tmp_path: Path, setup: str, message: str) -> None
         target.write_text("a")
         target.chmod(0)
         if os.access(target, os.R_OK):
-            pytest.skip("running as a user who can read any file")
+            pytest.skip(f"{HOST_FACT} running as root, who reads any file")
     with pytest.raises(ResponseFileError, match=message):
         expand_response_files([f"@{target}"])
 

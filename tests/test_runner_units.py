@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kraftld.console import ConsoleFilter
 from kraftld.errors import RunError
-from kraftld.qemu import (
+from kraftld.runner.console import ConsoleFilter
+from kraftld.runner.qemu import (
     CRASH_STATUS,
     KRAFTLD_EXIT_CODE,
     RUNNER_FAILURE_STATUS,
@@ -20,7 +20,7 @@ from kraftld.qemu import (
     qemu_command,
     quote_argument,
 )
-from kraftld.run import RunRequest, parse_run_args
+from kraftld.runner.settings import RunSettings, parse_run_args
 
 MARK = b"\x1b]kraftld-exit-status;"
 
@@ -121,17 +121,18 @@ def test_run_arguments() -> None:
         ["--memory", "1G", "--timeout", "5", "--qemu-arg", "-smp", "img", "-v", "--memory"],
         {"KRAFTLD_QEMU_ARGS": "-s 'a b'", "KRAFTLD_QEMU": "/opt/qemu"},
     )
-    assert isinstance(request, RunRequest)
+    assert isinstance(request, RunSettings)
     assert request.image == "img"
     assert request.args == ("-v", "--memory")
-    assert request.options.memory == "1G"
-    assert request.options.qemu == "/opt/qemu"
-    assert request.options.extra_args == ("-s", "a b", "-smp")
+    assert request.memory == "1G"
+    assert request.qemu == "/opt/qemu"
+    assert request.qemu_args == ("-s", "a b", "-smp")
     assert request.timeout == 5.0
     env_request = parse_run_args(["img"], {"KRAFTLD_MEMORY": "64M", "KRAFTLD_RUN_TIMEOUT": "2.5"})
-    assert isinstance(env_request, RunRequest)
-    assert (env_request.options.memory, env_request.timeout) == ("64M", 2.5)
-    assert parse_run_args(["--", "-img"], {}) == RunRequest("-img", (), BootOptions(), None, False)
+    assert isinstance(env_request, RunSettings)
+    assert (env_request.memory, env_request.timeout) == ("64M", 2.5)
+    dashed = parse_run_args(["--", "-img"], {"KRAFTLD_CACHE": "/c"})
+    assert dashed == RunSettings("-img", (), cache="/c")
     assert parse_run_args(["--help"], {}) == "help"
 
 

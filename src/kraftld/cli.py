@@ -22,11 +22,11 @@ if TYPE_CHECKING:
     from types import FrameType
     from typing import TextIO
 
+    from .commands import ProcessRunner
     from .headstart import HeadStart
     from .linkline import LinkLine
     from .pipeline import Probed
     from .plan import LinkPlan
-    from .process import ProcessRunner
 
 USAGE = """\
 usage: kraftld [gcc-style link arguments] -o IMAGE
@@ -65,7 +65,10 @@ def main(
     runner: ProcessRunner | None = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
+    head_start: bool = True,
 ) -> int:
+    """Run kraftld on `argv`; `runner` replaces the process runner (a test's recorder) and changes
+    nothing else; `head_start` false: neither start a noted link's steps ahead nor leave a note."""
     args = list(sys.argv[1:] if argv is None else argv)
     env = os.environ if environ is None else environ
     out = stdout or sys.stdout
@@ -90,19 +93,20 @@ def main(
     head: HeadStart | None = None
     try:
         folder = cwd or os.getcwd()
-        if runner is None:
+        if args[:1] == ["--print-kraftfile"]:  # plans the rest of the line, links nothing
+            from .libraries_report import print_kraftfile
+            from .process import logged, run_process
+
+            return print_kraftfile(args[1:], env, folder, logged(runner or run_process), out)
+        if head_start:
             # A repeated link's steps start now, while the rest of kraftld is imported and
             # the link planned; the plan adopts them only if they are exactly the steps it would run.
             from . import headstart
 
-            head = headstart.begin(args, env, folder) if args[:1] != ["--print-kraftfile"] else None
+            head = headstart.begin(args, env, folder)
         from .process import logged, run_process
 
-        if args[:1] == ["--print-kraftfile"]:
-            from .libraries_report import print_kraftfile
-
-            return print_kraftfile(args[1:], env, folder, logged(runner or run_process), out)
-        return _link(args, env, folder, logged(runner or run_process), out, err, head, notes=runner is None)
+        return _link(args, env, folder, logged(runner or run_process), out, err, head, head_start=head_start)
     except KraftldError as error:
         err.write(error.render())
         return 1
@@ -143,72 +147,34 @@ def _link(
     err: TextIO,
     head: HeadStart | None,
     *,
-    notes: bool,
+    head_start: bool,
 ) -> int:
-    """Link; with `notes`, leave a note for the next link of this line to start ahead."""
-    from . import buildprogress, headstart, logs, progress
-    from .execute import execute, head_start_note
-    from .linkline import Request, parse_link_line
-    from .pipeline import plan_from_line
-    from .response import expand_response_files
-    from .settings import Settings
+    from . import pipeline, progress
+    from .linkline import Request
 
-    settings = Settings.from_environ(environ)
-    expanded = expand_response_files(args)
-    line = parse_link_line(expanded)
-    if line.request is Request.VERSION or (line.verbose and not line.items and line.output is None):
+    linked = pipeline.link(
+        args,
+        environ,
+        cwd,
+        runner,
+        log_stream=err,
+        progress=progress.terminal_progress(),
+        notify=lambda message: _say(err, message),
+        head=head,
+        head_start=head_start,
+    )
+    if linked.request is Request.VERSION:
         out.write(f"kraftld {__version__}\n")
-        return 0
-    if line.request is Request.HELP:
+    elif linked.request is Request.HELP:
         out.write(USAGE)
-        return 0
-    log = logs.configure("kraftld", settings.log_level if not line.verbose else "debug", err)
-    if line.verbose:
-        _print_decisions(line, err)
-    try:
-        plan, probed = plan_from_line(line, settings, environ, cwd, runner)
-        if line.verbose and probed.selection is not None:
-            from .libraries_report import describe
-
-            err.writelines(f"kraftld: {text}\n" for text in describe(probed.selection))
-        if settings.dry_run:
-            out.write(describe_plan(plan, probed, line))
-            return 0
-        result = execute(
-            plan,
-            runner,
-            buildprogress.follow(settings.cache, plan.config, progress.terminal_progress()),
-            notify=lambda message: _say(err, message),
-            fast=settings.fast_relink,
-            head=head,
-        )
-    except BaseException:
-        if line.output is not None and not settings.dry_run:
-            _remove_output(os.path.join(cwd, line.output), [os.path.join(cwd, i.path) for i in line.inputs])
-        raise
-    if notes and settings.fast_relink and result.prebuilt is not None:
-        headstart.remember(environ, expanded, cwd, head_start_note(plan, result.prebuilt, expanded, cwd))
-    how = "replaying the final link steps" if result.fast else "with make"
-    log.info("wrote %s and %s, %s", result.image, result.debug_image, how)
+    elif linked.result is None:
+        assert linked.plan is not None and linked.probed is not None
+        out.write(describe_plan(linked.plan, linked.probed, linked.line))
     return 0
 
 
 def _say(err: TextIO, message: str) -> None:
     err.write(f"kraftld: {message}\n")
-
-
-def _remove_output(output: str, inputs: list[str]) -> None:
-    """A failed link leaves nothing at -o, as gcc deletes a failed step's output; an input
-    named as the output stays (the link refuses that line, and must not destroy the input)."""
-    spared = {os.path.realpath(path) for path in inputs}
-    for path in (output, output + ".dbg"):
-        if (os.path.isfile(path) or os.path.islink(path)) and os.path.realpath(path) not in spared:
-            os.unlink(path)
-
-
-def _print_decisions(line: LinkLine, err: TextIO) -> None:
-    for decision in line.decisions:
-        err.write(f"kraftld: {decision.action.value:7} {decision.argument}  ({decision.why})\n")
 
 
 def describe_plan(plan: LinkPlan, probed: Probed, line: LinkLine) -> str:
@@ -231,9 +197,8 @@ def describe_plan(plan: LinkPlan, probed: Probed, line: LinkLine) -> str:
         "staged inputs:",
         *(f"  {s.link} -> {s.target}" for s in plan.staged),
     ]
-    if plan.preseeded:
-        lines.append("archives placed in the build instead of downloads:")
-        lines.extend(f"  {source} -> {destination}" for source, destination in plan.preseeded)
+    if plan.archives:
+        lines.append(f"downloads: none; what the configured build would fetch is copied from {plan.archives}")
     extra_env = {k: v for k, v in (plan.build_command.env or {}).items() if k == "MAKEFLAGS"}
     lines.append(
         "make environment: "
@@ -242,6 +207,8 @@ def describe_plan(plan: LinkPlan, probed: Probed, line: LinkLine) -> str:
     lines.append("commands:")
     lines.append(f"  {plan.runtime.compile_command.shell_quoted()}   (once per cache)")
     lines.append(f"  {plan.defconfig_command.shell_quoted()}   (when the options change)")
+    if plan.download_query is not None:
+        lines.append(f"  {plan.download_query.shell_quoted()}   (after configuring: what would be downloaded)")
     lines.append(f"  {plan.build_command.shell_quoted()}")
     return "\n".join(lines) + "\n"
 

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from . import __version__
 from .errors import ConfigError
 from .kraftfile import Kraftfile, Target, kconfig_value
-from .sources import Download, SourceTree
+from .layout import CACHE_FORMAT  # the layout of a cache entry changes with it
+from .presets import preset_options
+from .sources import SourceTree
 
 # Platforms kraftld builds for, with the options that select them.
 PLATFORMS = {
@@ -38,9 +40,6 @@ KRAFTLD_DEFAULT_KCONFIG = (
     ("CONFIG_LIBUKRANDOM", "n"),
 )
 
-# The layout of a cache entry changes with this; old entries are then simply not found.
-CACHE_FORMAT = 1
-
 
 @dataclass(frozen=True)
 class BuildConfig:
@@ -49,7 +48,6 @@ class BuildConfig:
     libraries: tuple[SourceTree, ...]
     target: Target
     defconfig: str
-    downloads: tuple[Download, ...]
 
     @property
     def key(self) -> str:
@@ -57,8 +55,9 @@ class BuildConfig:
             "format": CACHE_FORMAT,
             "kraftld": __version__,
             "name": self.name,
-            "unikraft": [self.unikraft.path, self.unikraft.commit],
-            "libraries": [[lib.name, lib.path, lib.commit] for lib in self.libraries],
+            # The trees' states: their commits and uncommitted changes (sources.worktree_state).
+            "unikraft": [self.unikraft.path, self.unikraft.state or self.unikraft.commit],
+            "libraries": [[lib.name, lib.path, lib.state or lib.commit] for lib in self.libraries],
             "target": self.target.label,
             "defconfig": self.defconfig,
         }
@@ -114,12 +113,15 @@ def library_option(name: str) -> str:
 
 
 def render_defconfig(kraftfile: Kraftfile, target: Target) -> str:
-    """The defconfig text: the target, kraftld's defaults, the libraries, then the Kraftfile's options."""
+    """The defconfig text: the target, kraftld's defaults, the libraries with the options they bring
+    (`presets`), then the Kraftfile's own options, which win."""
     options: list[tuple[str, str]] = []
     options += PLATFORMS[target.plat]
     options += ARCHITECTURES[target.arch]
     options += KRAFTLD_DEFAULT_KCONFIG
     options += [(library_option(lib.name), "y") for lib in kraftfile.libraries]
+    for lib in kraftfile.libraries:
+        options += preset_options(lib.name)
     options += kraftfile.unikraft.kconfig
     for lib in kraftfile.libraries:
         options += lib.kconfig

@@ -17,17 +17,17 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from .commands import Command, Completed
 from .config import library_option
 from .elf import FileKind
 from .errors import ConfigError, InputError
 from .exports import CoreExports
 from .kraftfile import Component, Kraftfile
-from .process import Command, Completed
 from .symbols import Member, Needed, read_file_symbols, resolve_needed
 
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
 if TYPE_CHECKING:
-    from .process import ProcessRunner
+    from .commands import ProcessRunner
     from .resolve import ResolvedLink
     from .settings import Settings
 

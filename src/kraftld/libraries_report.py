@@ -10,7 +10,7 @@ TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
 if TYPE_CHECKING:
     from typing import TextIO
 
-    from .process import ProcessRunner
+    from .commands import ProcessRunner
 
 
 def describe(selection: Selection, limit: int = 8) -> list[str]:

@@ -11,99 +11,47 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 
 from . import flags
 from .errors import UsageError
 from .flags import Action, FlagRule, Role
 
+# The line's values are importable from here too: the parser and its results are read together.
+from .linkitems import (
+    Decision,
+    DriverFlag,
+    InputFile,
+    LibraryRef,
+    LinkerOption,
+    LinkerOutputFile,
+    LinkerScript,
+    LinkItem,
+    LinkLine,
+    Request,
+)
 
-@dataclass(frozen=True)
-class InputFile:
-    """An object, archive (rlibs are archives) or linker-script input, as the compiler named it."""
-
-    path: str
-
-
-@dataclass(frozen=True)
-class LibraryRef:
-    """`-lNAME` (or `-l:FILE` when `verbatim`), resolved later to a static archive."""
-
-    name: str
-    verbatim: bool = False
-
-    @property
-    def spelling(self) -> str:
-        return f"-l:{self.name}" if self.verbatim else f"-l{self.name}"
-
-
-@dataclass(frozen=True)
-class LinkerScript:
-    """`-T FILE`: an extra script, placed after Unikraft's own default script."""
-
-    path: str
-
-
-@dataclass(frozen=True)
-class LinkerOption:
-    """A linker option kept as is, with its value words: ('-z', 'noexecstack')."""
-
-    words: tuple[str, ...]
+__all__ = [
+    "Decision",
+    "DriverFlag",
+    "InputFile",
+    "LibraryRef",
+    "LinkItem",
+    "LinkLine",
+    "LinkerOption",
+    "LinkerOutputFile",
+    "LinkerScript",
+    "Request",
+    "parse_link_line",
+]
 
 
-@dataclass(frozen=True)
-class LinkerOutputFile:
-    """An option whose value is a file ld writes, such as `-Map FILE`."""
-
-    option: str
-    path: str
-
-
-@dataclass(frozen=True)
-class DriverFlag:
-    """A driver flag forwarded to Unikraft's gcc as is, such as `-m64`."""
-
-    args: tuple[str, ...]
-
-
-LinkItem = InputFile | LibraryRef | LinkerScript | LinkerOption | LinkerOutputFile | DriverFlag
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What became of one argument, and why: the record `-v` and the dry run show."""
-
-    argument: str
-    action: Action
-    why: str
-
-
-class Request(Enum):
-    LINK = "link"
-    VERSION = "version"
-    HELP = "help"
-
-
-@dataclass(frozen=True)
-class LinkLine:
-    """A parsed link line. `items` keeps the compiler's order; nothing is sorted or merged."""
-
-    output: str | None
-    items: tuple[LinkItem, ...]
-    search_dirs: tuple[str, ...]
-    decisions: tuple[Decision, ...]
-    verbose: bool = False
-    request: Request = Request.LINK
-
-    @property
-    def inputs(self) -> tuple[InputFile, ...]:
-        return tuple(item for item in self.items if isinstance(item, InputFile))
 
 
 @dataclass(frozen=True)
 class _LinkerWord:
     word: str
     origin: str  # the driver argument it came from, for messages
+    position: int = -1  # the argument's index on the line, when the word is the whole argument
 
 
 @dataclass
@@ -170,15 +118,15 @@ def _take_value(rule: FlagRule, arg: str, rest: Iterator[str]) -> tuple[str, tup
 
 
 def _parse_driver(args: Sequence[str], state: _State) -> None:
-    rest = iter(args)
-    for arg in rest:
+    rest = iter(enumerate(args))
+    for index, arg in rest:
         if arg == "-" or not arg.startswith("-"):
             if arg == "-":
                 raise UsageError(
                     "reading an input from standard input (-) is not supported",
                     "write the object to a file and name it",
                 )
-            state.items.append(_LinkerWord(arg, arg))
+            state.items.append(_LinkerWord(arg, arg, index))
             continue
         rule = flags.lookup_driver(arg)
         if rule is None:
@@ -188,7 +136,7 @@ def _parse_driver(args: Sequence[str], state: _State) -> None:
             )
         if rule.action is Action.REJECT:
             raise _reject(arg, rule)
-        value, spelled = _take_value(rule, arg, rest) if rule.takes_value else ("", (arg,))
+        value, spelled = _take_value(rule, arg, (word for _, word in rest)) if rule.takes_value else ("", (arg,))
         _apply_driver_rule(rule, value, spelled, state)
 
 
@@ -240,7 +188,7 @@ def _parse_linker_words(state: _State) -> list[LinkItem]:
             continue
         word = entry.word
         if not word.startswith("-") or word == "-":
-            items.append(InputFile(word))
+            items.append(InputFile(word, entry.position))
             state.record(word, Action.FORWARD, "an input: staged for Unikraft's final link")
             continue
         rule = flags.lookup_linker(word)

@@ -37,9 +37,6 @@ class Log:
     def info(self, message: str, *args: object) -> None:
         self._write("info", message, args)
 
-    def warning(self, message: str, *args: object) -> None:
-        self._write("warning", message, args)
-
     def _write(self, level: str, message: str, args: tuple[object, ...]) -> None:
         if self.stream is None or not self.enabled(level):
             return

@@ -1,7 +1,10 @@
-"""Chains kraftld's stages: link line → resolved inputs → build configuration → plan.
+"""Chains kraftld's stages into one call, `link`: settings → response files → link line →
+resolved inputs → build configuration → plan → execution.
 
-Each stage is a function of the previous one's result; only `probe_config` looks at the file
-system beyond the inputs (Kraftfile, source trees) and only `execute` changes anything.
+Each stage before execution is a function of the previous one's result and writes nothing:
+`resolve_link` and `probe_config` read the file system (inputs, the Kraftfile, source trees), and
+`probe_config` may clone a missing source into the cache (`sources.locate`, never in a dry run).
+Only `execute` builds and writes the image; after it, `link` leaves the head start its note.
 """
 
 from __future__ import annotations
@@ -10,21 +13,30 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from . import buildprogress, headstart
 from .config import BuildConfig, image_name, render_defconfig, select_target
+from .execute import LinkResult, Notify, Progress, execute
+from .execute.deliver import remove_failed_output
+from .execute.replay import steps_for
 from .kraftfile import DEFAULT_KRAFTFILE, Kraftfile, find_kraftfile, load_kraftfile
 from .libraries import Selection
 from .libraries import choose as choose_libraries
-from .linkline import LinkLine
+from .linkline import LinkLine, Request, parse_link_line
+from .logs import configure, log
 from .plan import LinkPlan, MakeSetup, plan_link
 from .process import jobserver, without_make_variables
 from .resolve import resolve_link
+from .response import expand_response_files
 from .runtime import params_source, plan_runtime
 from .settings import Settings
-from .sources import SourceTree, check_unikraft_tree, git_commit, library_downloads, locate
+from .sources import UNTRACKED_COUNT, SourceTree, check_unikraft_tree, git_commit, locate, worktree_state
 
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
 if TYPE_CHECKING:
-    from .process import ProcessRunner
+    from typing import TextIO
+
+    from .commands import ProcessRunner
+    from .headstart import HeadStart
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,67 @@ class Probed:
     config: BuildConfig
     unikraft_version: str
     selection: Selection | None = None  # the libraries kraftld chose, when the Kraftfile left it to it
+
+
+@dataclass(frozen=True)
+class Linked:
+    """What one `link` call came to: a request answered, a plan (a dry run), or a link made."""
+
+    request: Request  # LINK, or VERSION / HELP for the boundary to answer
+    line: LinkLine
+    plan: LinkPlan | None = None
+    probed: Probed | None = None
+    result: LinkResult | None = None  # None for a dry run
+
+
+def link(
+    args: list[str],
+    environ: Mapping[str, str],
+    cwd: str,
+    runner: ProcessRunner,
+    *,
+    log_stream: TextIO,
+    progress: Progress | None = None,
+    notify: Notify | None = None,
+    head: HeadStart | None = None,
+    head_start: bool = True,
+) -> Linked:
+    """Run a link line through every stage. `head`: the steps a head start began; with
+    `head_start`, a link that leaves a fast-relink record notes it for the next head start."""
+    settings = Settings.from_environ(environ)
+    expanded = expand_response_files(args)
+    line = parse_link_line(expanded)
+    if line.request is Request.VERSION or (line.verbose and not line.items and line.output is None):
+        return Linked(Request.VERSION, line)
+    if line.request is Request.HELP:
+        return Linked(Request.HELP, line)
+    configure("kraftld", settings.log_level if not line.verbose else "debug", log_stream)
+    if line.verbose:
+        for decision in line.decisions:
+            log.debug("%s", f"{decision.action.value:7} {decision.argument}  ({decision.why})")
+    try:
+        plan, probed = plan_from_line(line, settings, environ, cwd, runner)
+        if line.verbose and probed.selection is not None:
+            from .libraries_report import describe
+
+            for text in describe(probed.selection):
+                log.debug("%s", text)
+        if settings.dry_run:
+            return Linked(Request.LINK, line, plan, probed)
+        readable = buildprogress.follow(settings.cache, plan.config, progress)
+        result = execute(plan, runner, readable, notify, fast=settings.fast_relink, head=head)
+    except BaseException:
+        if line.output is not None and not settings.dry_run:
+            remove_failed_output(os.path.join(cwd, line.output), [os.path.join(cwd, i.path) for i in line.inputs])
+        raise
+    if head_start and settings.fast_relink and result.prebuilt is not None:
+        steps, _ = steps_for(plan, result.prebuilt, headstart.LINK_DIR_MARK)
+        note = headstart.note_for(plan, steps, expanded, cwd)
+        if note is not None:
+            headstart.remember(environ, note)
+    how = "replaying the final link steps" if result.fast else "with make"
+    log.info("wrote %s and %s, %s", result.image, result.debug_image, how)
+    return Linked(Request.LINK, line, plan, probed, result)
 
 
 def load_app_kraftfile(cwd: str) -> Kraftfile:
@@ -45,18 +118,19 @@ def probe_config(kraftfile: Kraftfile, settings: Settings, runner: ProcessRunner
     uk_path = locate(kraftfile.unikraft, settings, kraftfile.folder, runner, clone=clone)
     version = check_unikraft_tree(uk_path)
     libraries = []
-    downloads = []
     for component in kraftfile.libraries:
         path = locate(component, settings, kraftfile.folder, runner, clone=clone)
-        libraries.append(SourceTree(component.name, path, git_commit(path, runner)))
-        downloads.extend(library_downloads(path))
+        commit = git_commit(path, runner)
+        state = worktree_state(path, commit, runner, untracked=UNTRACKED_COUNT["library"])
+        libraries.append(SourceTree(component.name, path, commit, state))
+    uk_commit = git_commit(uk_path, runner)
+    uk_state = worktree_state(uk_path, uk_commit, runner, untracked=UNTRACKED_COUNT["unikraft"])
     config = BuildConfig(
         name=image_name(kraftfile),
-        unikraft=SourceTree("unikraft", uk_path, git_commit(uk_path, runner)),
+        unikraft=SourceTree("unikraft", uk_path, uk_commit, uk_state),
         libraries=tuple(libraries),
         target=target,
         defconfig=render_defconfig(kraftfile, target),
-        downloads=tuple(downloads),
     )
     return Probed(kraftfile, config, version)
 

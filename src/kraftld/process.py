@@ -1,7 +1,9 @@
 """Runs subprocesses for the execution stage: logged shell-quoted, never through a shell.
 
-The runner is injected (`ProcessRunner`), so tests of the execution logic can record commands
-instead of running them, while the real runner is the only place kraftld starts a process.
+The runner is injected (`commands.ProcessRunner`), so tests of the execution logic can record
+commands instead of running them. Every process kraftld's link starts goes through `run_process`
+but the head start's steps (`headstart`, which starts them before this module is imported) and
+QEMU, which `kraftld-run` starts itself.
 Children start in their own session: an interrupted kraftld stops the whole process group of a
 make and all its compilers, and a terminal's Ctrl-C reaches kraftld alone, which then does that.
 """
@@ -15,49 +17,33 @@ import shlex
 import signal
 import subprocess
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 
+# The command values live in `commands` (so the plan needs no subprocess); these names stay
+# importable from here for code written against them.
+from .commands import Command, Completed, LineSink, describe_failure
 from .logs import log
 
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
 if TYPE_CHECKING:
-    from typing import IO, Protocol
+    from typing import IO
+
+    from .commands import ProcessRunner
+
+__all__ = [
+    "Command",
+    "Completed",
+    "describe_failure",
+    "jobserver",
+    "logged",
+    "parent_death_signal",
+    "run_process",
+    "stop_process_group",
+    "without_make_variables",
+]
 
 
 TAIL_LINES = 40
-
-
-@dataclass(frozen=True)
-class Command:
-    argv: tuple[str, ...]
-    cwd: str | None = None
-    env: Mapping[str, str] | None = None  # the whole environment; None inherits kraftld's
-    pass_fds: tuple[int, ...] = ()
-
-    def shell_quoted(self) -> str:
-        return shlex.join(self.argv)
-
-
-@dataclass(frozen=True)
-class Completed:
-    command: Command
-    returncode: int
-    tail: tuple[str, ...] = field(default=())  # the last lines of its output
-
-
-LineSink = Callable[[str], None]
-
-
-if TYPE_CHECKING:
-
-    class ProcessRunner(Protocol):
-        """What runs a command: `run_process`, `logged(...)` of it, or a test's recorder."""
-
-        def __call__(
-            self, command: Command, *, log_file: IO[str] | None = None, on_line: LineSink | None = None
-        ) -> Completed: ...
-
 
 _PR_SET_PDEATHSIG = 1
 
@@ -176,17 +162,6 @@ def stop_process_group(child: subprocess.Popen[str] | subprocess.Popen[bytes], g
             continue
 
 
-def describe_failure(completed: Completed) -> list[str]:
-    """The lines an error shows for a failed command: the command, then its output's tail."""
-    lines = [f"command: {completed.command.shell_quoted()}"]
-    if completed.command.cwd:
-        lines[0] += f"  (in {completed.command.cwd})"
-    if completed.tail:
-        lines.append(f"last {len(completed.tail)} lines of its output:")
-        lines.extend("  " + line for line in completed.tail)
-    return lines
-
-
 def jobserver(environ: Mapping[str, str]) -> tuple[dict[str, str], tuple[int, ...]] | None:
     """Cargo's jobserver, if it reached kraftld usable: the MAKEFLAGS for make and fds to keep.
 
@@ -223,6 +198,3 @@ def without_make_variables(environ: Mapping[str, str]) -> dict[str, str]:
     """The environment minus an outer make's settings, whose jobserver fds would be stale here."""
     return {k: v for k, v in environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
 
-
-def shell_join(argv: Sequence[str]) -> str:
-    return shlex.join(argv)

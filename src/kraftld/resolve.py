@@ -34,6 +34,7 @@ class StagedFile:
     original: str
     kind: FileKind
     as_script: bool = False
+    position: int = -1  # its word's index on the link line (`InputFile.position`)
 
 
 ResolvedItem = StagedFile | LinkerOption | LinkerOutputFile | DriverFlag
@@ -46,6 +47,7 @@ class ResolvedLink:
 
     @property
     def files(self) -> tuple[StagedFile, ...]:
+        """The input files, in line order (library selection reads their symbols)."""
         return tuple(item for item in self.items if isinstance(item, StagedFile))
 
 
@@ -60,7 +62,7 @@ def resolve_link(line: LinkLine, cwd: str) -> ResolvedLink:
     items: list[ResolvedItem] = []
     for item in line.items:
         if isinstance(item, InputFile):
-            items.append(_input(item.path, cwd, item.path))
+            items.append(_input(item, cwd))
         elif isinstance(item, LibraryRef):
             items.append(_library(item, search_dirs))
         elif isinstance(item, LinkerScript):
@@ -124,17 +126,26 @@ def _read_head(path: str, shown: str) -> FileInfo:
         raise InputError(f"input cannot be read: {shown} ({error.strerror})", "check the file") from None
 
 
-def _input(original: str, cwd: str, shown: str) -> StagedFile:
+def _input(item: InputFile, cwd: str) -> StagedFile:
+    original = shown = item.path
     path = input_path(cwd, original)
     if original.endswith(SOURCE_SUFFIXES):
         raise InputError(f"{shown} is a source file", "kraftld links; compile it to an object with your compiler first")
     info = _read_head(path, shown)
-    _check_kind(info, shown)
-    return StagedFile(path, original, info.kind)
+    _check_kind(info, shown, path)
+    return StagedFile(path, original, info.kind, position=item.position)
 
 
-def _check_kind(info: FileInfo, shown: str) -> None:
-    if info.kind is FileKind.SHARED_OBJECT:
+def _is_shared_library_name(path: str) -> bool:
+    """`libfoo.so` or `libfoo.so.1.2`: ld would take such a file for a shared library (or, when
+    it is not ELF, read it as a linker script naming one)."""
+    name = os.path.basename(path)
+    base, sep, version = name.partition(".so")
+    return bool(base and sep) and (not version or all(part.isdigit() for part in version[1:].split(".")))
+
+
+def _check_kind(info: FileInfo, shown: str, path: str) -> None:
+    if info.kind is FileKind.SHARED_OBJECT or _is_shared_library_name(path):
         raise InputError(
             f"{shown} is a shared object",
             "a unikernel is one static image: link the static archive (.a) of that library instead",
@@ -162,7 +173,7 @@ def _library(ref: LibraryRef, search_dirs: Sequence[str]) -> StagedFile:
         candidate = os.path.join(folder, wanted)
         if os.path.isfile(candidate):
             info = _read_head(candidate, candidate)
-            _check_kind(info, f"{ref.spelling} ({candidate})")
+            _check_kind(info, f"{ref.spelling} ({candidate})", candidate)
             return StagedFile(candidate, ref.spelling, info.kind)
         if not ref.verbatim and os.path.exists(os.path.join(folder, f"lib{ref.name}.so")):
             shared_only = os.path.join(folder, f"lib{ref.name}.so")

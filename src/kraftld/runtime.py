@@ -10,12 +10,14 @@ import hashlib
 import os
 from dataclasses import dataclass
 
+from .atomic import replacing
+from .commands import Command, describe_failure
 from .errors import BuildError
-from .process import Command, describe_failure
+from .layout import CacheLayout
 
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
 if TYPE_CHECKING:
-    from .process import ProcessRunner
+    from .commands import ProcessRunner
 
 SOURCE_NAME = "kraftld_runtime.c"
 
@@ -37,7 +39,7 @@ COMPILE_FLAGS = (
 )
 
 # The symbols the runtime object stands in front of (see kraftld_runtime.c).
-WRAPPED_SYMBOLS = ("exit", "_exit", "_Exit", "getrandom", "syscall")
+WRAPPED_SYMBOLS = ("exit", "_exit", "_Exit", "getrandom", "syscall", "clock_nanosleep")
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def plan_runtime(cache: str, compiler: str = "gcc") -> RuntimeObject:
     source = source_path()
     with open(source, "rb") as handle:
         digest = hashlib.sha256(handle.read() + "\0".join((compiler, *COMPILE_FLAGS)).encode()).hexdigest()[:16]
-    object_path = os.path.join(cache, "runtime", f"kraftld_runtime-{digest}.o")
+    object_path = CacheLayout(cache).runtime_object(digest)
     command = Command((compiler, *COMPILE_FLAGS, "-o", object_path + ".tmp", source))
     return RuntimeObject(source, object_path, command)
 
@@ -82,14 +84,13 @@ def ensure_runtime(runtime: RuntimeObject, runner: ProcessRunner) -> str:
     os.makedirs(os.path.dirname(runtime.object_path), exist_ok=True)
     # Each compiler writes its own temporary; the rename makes the object appear whole.
     command = runtime.compile_command
-    temporary = f"{runtime.object_path}.{os.getpid()}.tmp"
-    argv = tuple(temporary if arg == runtime.object_path + ".tmp" else arg for arg in command.argv)
-    completed = runner(Command(argv))
-    if completed.returncode != 0:
-        raise BuildError(
-            "cannot compile kraftld's runtime object",
-            "kraftld needs gcc for x86_64 (Debian: apt-get install gcc)",
-            details=describe_failure(completed),
-        )
-    os.replace(temporary, runtime.object_path)
+    with replacing(runtime.object_path) as temporary:
+        argv = tuple(temporary.temporary if arg == runtime.object_path + ".tmp" else arg for arg in command.argv)
+        completed = runner(Command(argv))
+        if completed.returncode != 0:
+            raise BuildError(
+                "cannot compile kraftld's runtime object",
+                "kraftld needs gcc for x86_64 (Debian: apt-get install gcc)",
+                details=describe_failure(completed),
+            )
     return runtime.object_path

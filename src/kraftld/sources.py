@@ -1,4 +1,4 @@
-"""Finds the Unikraft tree and library sources a build uses, and what each library downloads.
+"""Finds the Unikraft tree and library sources a build uses.
 
 Where a source comes from, in order: KRAFTLD_UNIKRAFT (Unikraft only); a local path in the
 Kraftfile; the KRAFTLD_SOURCES mirror (then nothing is ever fetched); otherwise a git URL (the
@@ -7,20 +7,21 @@ Kraftfile's, or unikraft/<name> on GitHub), cloned once into the cache.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
 from dataclasses import dataclass
 
+from .atomic import replacing
+from .commands import Command, describe_failure
 from .errors import SourceError
 from .kraftfile import Component
-from .process import Command, describe_failure
+from .layout import CacheLayout
 from .settings import Settings
 
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
 if TYPE_CHECKING:
-    from .process import ProcessRunner
+    from .commands import ProcessRunner
 
 DEFAULT_ORIGINS = "https://github.com/unikraft/{repo}.git"
 # Branch names KraftKit uses for "whatever is current"; kraftld then takes the default branch.
@@ -32,15 +33,9 @@ class SourceTree:
     name: str  # "unikraft" or a library name such as "musl"
     path: str
     commit: str | None  # None when the tree is not a git checkout
-
-
-@dataclass(frozen=True)
-class Download:
-    """A file a library's Makefile.uk fetches: `folder` is its build sub-folder (libmusl)."""
-
-    folder: str
-    filename: str
-    url: str
+    # The commit and a digest of the uncommitted changes (see `worktree_state`); it keys the build
+    # cache, so an edited tree never reuses a build of the unedited one. None: not a git checkout.
+    state: str | None = None
 
 
 def repo_name(component: Component) -> str:
@@ -59,9 +54,10 @@ def locate(
         return _existing(settings.unikraft, "KRAFTLD_UNIKRAFT")
     source = component.source
     if source and not is_url(source):
-        base = kraftfile_folder or os.getcwd()
+        assert kraftfile_folder is not None, "only a Kraftfile on disk names a local source"
         return _existing(
-            os.path.normpath(os.path.join(base, os.path.expanduser(source))), f"the Kraftfile's {component.name} source"
+            os.path.normpath(os.path.join(kraftfile_folder, os.path.expanduser(source))),
+            f"the Kraftfile's {component.name} source",
         )
     if settings.sources:
         return _existing(os.path.join(settings.sources, repo_name(component)), "KRAFTLD_SOURCES")
@@ -81,23 +77,22 @@ def _existing(path: str, what: str) -> str:
 def _clone(component: Component, url: str, settings: Settings, runner: ProcessRunner, *, clone: bool) -> str:
     version = component.version or ""
     digest = hashlib.sha256(f"{url}\0{version}".encode()).hexdigest()[:16]
-    target = os.path.join(settings.cache, "sources", f"{repo_name(component)}-{digest}")
+    target = CacheLayout(settings.cache).source(repo_name(component), digest)
     if os.path.isdir(target) or not clone:
         return target
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    partial = f"{target}.partial-{os.getpid()}"
     argv = ["git", "clone", "--quiet"]
     if version not in FLOATING_VERSIONS:
         argv += ["--branch", version]
-    completed = runner(Command((*argv, url, partial)))
-    if completed.returncode != 0:
-        raise SourceError(
-            f"cannot clone {url} for {component.name}",
-            "without network, set KRAFTLD_SOURCES to an offline mirror or KRAFTLD_UNIKRAFT to a tree",
-            details=describe_failure(completed),
-        )
-    with contextlib.suppress(OSError):  # another link cloned it first; theirs is as good
-        os.rename(partial, target)
+    # Cloned beside and renamed into place; when another link cloned it first, theirs is as good.
+    with replacing(target, folder=True) as partial:
+        completed = runner(Command((*argv, url, partial.temporary)))
+        if completed.returncode != 0:
+            raise SourceError(
+                f"cannot clone {url} for {component.name}",
+                "without network, set KRAFTLD_SOURCES to an offline mirror or KRAFTLD_UNIKRAFT to a tree",
+                details=describe_failure(completed),
+            )
     return target
 
 
@@ -183,42 +178,76 @@ def _unikraft_version(path: str) -> str:
     return ".".join(p for p in parts if p) or "unknown"
 
 
-_ASSIGNMENT = re.compile(r"^\s*([A-Za-z0-9_]+)\s*[:?]?=\s*(.*?)\s*$")
-_FETCH = re.compile(r"\$\(call\s+(fetch|fetch2|fetchas|fetchas2)\s*,((?:[^()]|\([^()]*\))*)\)")
-_REFERENCE = re.compile(r"\$\(([A-Za-z0-9_]+)\)")
+# Whether a tree's untracked files count as changes, by kind of tree. A library's are its own
+# (a new patch in patches/ changes what its build applies) and a library is small, so listing
+# them is cheap; Unikraft's tree is large (listing its untracked files takes 50-80 ms here, every
+# link) and its build reads new files only through edits to tracked Makefile.uk files.
+UNTRACKED_COUNT = {"unikraft": False, "library": True}
 
 
-def library_downloads(library_path: str) -> list[Download]:
-    """The archives a library's Makefile.uk downloads with Unikraft's fetch helpers.
+def worktree_state_command(path: str, *, untracked: bool) -> Command:
+    # --no-optional-locks: links running side by side must not contend for the tree's index lock.
+    return Command(
+        (
+            "git",
+            "--no-optional-locks",
+            "-C",
+            path,
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--untracked-files=all" if untracked else "--untracked-files=no",
+        )
+    )
 
-    Reads simple `VAR = value` assignments and expands `$(VAR)` references, which is how every
-    Unikraft library spells its download URL.
+
+def worktree_state(path: str, commit: str | None, runner: ProcessRunner, *, untracked: bool) -> str | None:
+    """The commit plus a digest of every uncommitted change: the status and each changed file's bytes.
+
+    The status alone would not tell a second edit of a file from the first (both are ` M file`),
+    so the contents of the files it names are part of the digest. None when the tree is not a
+    git checkout (or git cannot read it): then only its path and commit key the cache.
     """
+    if commit is None:
+        return None
+    completed = runner(worktree_state_command(path, untracked=untracked))
+    if completed.returncode != 0:
+        return None
+    status = "\n".join(completed.tail)
+    if not status.strip("\0\n"):
+        return commit
+    digest = hashlib.sha256(status.encode("utf-8", "surrogateescape"))
+    for name in changed_paths(status):
+        digest.update(b"\0" + name.encode("utf-8", "surrogateescape") + b"\0")
+        digest.update(_file_digest(os.path.join(path, name)))
+    return f"{commit}+{digest.hexdigest()[:20]}"
+
+
+def changed_paths(status: str) -> list[str]:
+    """The paths in `git status --porcelain=v1 -z` output (a rename's both paths)."""
+    fields = status.split("\0")
+    paths = []
+    index = 0
+    while index < len(fields):
+        entry = fields[index].lstrip("\n")
+        index += 1
+        if len(entry) < 4:
+            continue
+        paths.append(entry[3:])
+        if entry[0] in "RC":  # the source path follows as a field of its own
+            if index < len(fields):
+                paths.append(fields[index])
+            index += 1
+    return paths
+
+
+def _file_digest(path: str) -> bytes:
     try:
-        with open(os.path.join(library_path, "Makefile.uk"), encoding="utf-8", errors="replace") as handle:
-            text = handle.read()
-    except OSError:
-        return []
-    variables: dict[str, str] = {}
-    for line in text.splitlines():
-        match = _ASSIGNMENT.match(line)
-        if match:
-            variables[match.group(1)] = match.group(2)
-    downloads = []
-    for kind, raw_args in _FETCH.findall(text):
-        args = [_expand(a.strip(), variables) for a in raw_args.split(",")]
-        folder, url = args[0], args[1]
-        if kind == "fetchas":
-            filename = args[2]
-        elif kind == "fetchas2":
-            filename = args[3]
-        else:
-            filename = url.rsplit("/", 1)[-1]
-        downloads.append(Download(folder, filename, url))
-    return downloads
-
-
-def _expand(text: str, variables: dict[str, str], depth: int = 0) -> str:
-    if depth > 10:
-        return text
-    return _REFERENCE.sub(lambda m: _expand(variables.get(m.group(1), m.group(0)), variables, depth + 1), text)
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").digest()
+    except IsADirectoryError:
+        return b"directory"
+    except FileNotFoundError:
+        return b"deleted"
+    except OSError as error:
+        return f"unreadable {error.errno}".encode()

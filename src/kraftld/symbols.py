@@ -20,14 +20,14 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from .commands import Command, describe_failure
 from .errors import InputError
-from .process import Command, describe_failure
 
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
 if TYPE_CHECKING:
     from typing import BinaryIO
 
-    from .process import ProcessRunner
+    from .commands import ProcessRunner
 
 # Bumped when the cached form of a file's symbols changes.
 CACHE_FORMAT = 3

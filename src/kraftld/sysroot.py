@@ -20,12 +20,12 @@ import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from .commands import Command, describe_failure
 from .errors import ToolchainError
-from .process import Command, describe_failure
 
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
 if TYPE_CHECKING:
-    from .process import LineSink, ProcessRunner
+    from .commands import LineSink, ProcessRunner
 
 TARGET = "x86_64-unikraft-linux-musl"
 # The std crates a program on the target links (the target's panic strategy is abort).

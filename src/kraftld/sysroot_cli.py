@@ -18,7 +18,7 @@ from .process import logged, run_process
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .process import ProcessRunner
+    from .commands import ProcessRunner
 
 
 def _parser() -> argparse.ArgumentParser:

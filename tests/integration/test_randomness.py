@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kraftld.qemu import BootOptions, qemu_command
+from kraftld.runner.qemu import BootOptions, qemu_command
 from realboot import PROGRAMS, Tools
 
 

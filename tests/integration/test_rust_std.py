@@ -9,42 +9,19 @@ KRAFTLD_TEST_RUST_STD_CARGO / KRAFTLD_TEST_RUST_STD_RUSTC naming another (nightl
 
 from __future__ import annotations
 
-import glob
+import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from realboot import Tools
+from realboot import TARGET, Tools, no_network_prefix, toolchain
 
 EXAMPLE = Path(__file__).parent.parent.parent / "examples" / "rust-std"
-TARGET = "x86_64-unikraft-linux-musl"
-
-
-def toolchain() -> tuple[str, str, str | None] | str:
-    """(cargo, rustc, vendor folder or None), or why there is none."""
-    cargo = os.environ.get("KRAFTLD_TEST_RUST_STD_CARGO", "/usr/bin/cargo")
-    rustc = os.environ.get("KRAFTLD_TEST_RUST_STD_RUSTC", "/usr/bin/rustc")
-    if not (os.access(cargo, os.X_OK) and os.access(rustc, os.X_OK)):
-        return (
-            f"no toolchain for {TARGET}: install Debian's rustc-web cargo-web rust-web-src, "
-            "or set KRAFTLD_TEST_RUST_STD_CARGO and KRAFTLD_TEST_RUST_STD_RUSTC"
-        )
-    targets = subprocess.run([rustc, "--print", "target-list"], capture_output=True, text=True).stdout.split()
-    if TARGET not in targets:
-        return f"{rustc} does not know {TARGET}"
-    vendors = sorted(glob.glob("/usr/src/rustc-*/library/vendor"))
-    return cargo, rustc, (vendors[-1] if vendors else None)
-
-
-def no_network_prefix() -> list[str]:
-    """`unshare -n` where this machine allows it: the build then provably has no network."""
-    if shutil.which("unshare") and subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0:
-        return ["unshare", "-n"]
-    return []
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +114,74 @@ def test_cargo_test_links_in_parallel_and_each_image_boots(
     run = cargo(project, "test")
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.count("test result: ok.") == 4
+
+
+def runner(tools: Tools, options: list[str], image: Path, args: list[str]) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "kraftld.run", *options, str(image), *args],
+        env=tools.environ,
+        capture_output=True,
+        timeout=300,
+    )
+
+
+def test_env_and_shared_folders_in_rust_std(
+    tools: Tools, project: tuple[Path, dict[str, str], list[str], str], tmp_path: Path
+) -> None:
+    folder = project[0]
+    build = cargo(project, "build")
+    assert build.returncode == 0, build.stderr[-3000:]
+    debug = folder / "target" / TARGET / "debug"
+    greeting = "from the runner: spaces, 'quotes', a=b, ünïcödé"
+    hello = runner(tools, ["-e", f"GREETING={greeting}"], debug / "hello", [])
+    assert f"GREETING={greeting}" in hello.stdout.decode().splitlines(), hello.stdout
+    assert hello.returncode == 3
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "from-host.txt").write_text("written on the host")
+    files = debug / "files"
+    read = runner(tools, ["-v", f"{shared}:/data"], files, ["read", "/data/from-host.txt"])
+    assert (read.returncode, read.stdout) == (0, b"<written on the host>\n"), read.stderr
+    write = runner(tools, ["-v", f"{shared}:/data"], files, ["write", "/data/from-guest.txt", "written in the guest"])
+    assert write.returncode == 0, write.stdout + write.stderr
+    assert (shared / "from-guest.txt").read_text() == "written in the guest"
+    listed = runner(tools, ["-v", f"{shared}:/data"], files, ["list", "/data"])
+    assert listed.stdout.decode().splitlines() == ["from-guest.txt", "from-host.txt"]
+    refused = runner(tools, ["-v", f"{shared}:/data:ro"], files, ["write", "/data/from-host.txt", "changed"])
+    assert refused.returncode == 2 and refused.stdout.startswith(b"error: "), refused.stdout
+    assert (shared / "from-host.txt").read_text() == "written on the host"
+
+
+def test_libtest_arguments_reach_the_test_binary(
+    tools: Tools, project: tuple[Path, dict[str, str], list[str], str]
+) -> None:
+    folder = project[0]
+    build = cargo(project, "test", "--no-run", "--test", "in_unikernel")
+    assert build.returncode == 0, build.stderr[-3000:]
+    executable = folder / next(
+        line.split("(")[-1].rstrip(")") for line in build.stderr.splitlines() if "Executable" in line
+    )
+
+    listed = tools.run(executable, ["--list"]).stdout.decode().splitlines()
+    assert "threads_join: test" in listed and "ignored_by_default: test" in listed
+    exact = tools.run(executable, ["threads_join", "--exact"]).stdout.decode()
+    assert "running 1 test" in exact and "test threads_join ... ok" in exact
+    assert "running 0 tests" in tools.run(executable, ["threads", "--exact"]).stdout.decode()
+    one_thread = tools.run(executable, ["--test-threads=1"])
+    assert one_thread.returncode == 0
+    assert "test result: ok. 4 passed; 0 failed; 1 ignored" in one_thread.stdout.decode()
+    assert b"printed by a test" not in tools.run(executable, ["prints_a_line"]).stdout
+    assert b"printed by a test" in tools.run(executable, ["--nocapture", "prints_a_line"]).stdout
+    ignored = runner(tools, ["-e", "ONLY_IGNORED=yes"], executable, ["--ignored"])
+    assert "test result: ok. 1 passed" in ignored.stdout.decode(), ignored.stdout
+    # -Z wants RUSTC_BOOTSTRAP in the environment of a stable libtest: the guest's.
+    json_run = runner(tools, ["--env", "RUSTC_BOOTSTRAP=1"], executable, ["--format", "json", "-Z", "unstable-options"])
+    events = [json.loads(line) for line in json_run.stdout.decode().splitlines() if line.startswith("{")]
+    assert {"type": "suite", "event": "ok"}.items() <= events[-1].items(), json_run.stdout
+    assert json_run.returncode == 0
+
+    # The same through cargo: arguments after `--` reach the runner's program unchanged.
+    through_cargo = cargo(project, "test", "--test", "in_unikernel", "--", "--exact", "threads_join", "--nocapture")
+    assert through_cargo.returncode == 0, through_cargo.stderr[-3000:]
+    assert "test threads_join ... ok" in through_cargo.stdout and "1 passed" in through_cargo.stdout

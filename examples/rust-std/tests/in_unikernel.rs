@@ -18,3 +18,15 @@ fn threads_join() {
 fn library_counts_words() {
     assert_eq!(kraftld_std_example::word_counts("x y x")["x"], 2);
 }
+
+#[test]
+fn prints_a_line() {
+    // Shown only with `cargo test -- --nocapture`: libtest captures it otherwise.
+    println!("printed by a test");
+}
+
+#[test]
+#[ignore = "runs only with `cargo test -- --ignored`"]
+fn ignored_by_default() {
+    assert_eq!(std::env::var("ONLY_IGNORED").as_deref(), Ok("yes"));
+}

@@ -1,6 +1,7 @@
 /*
  * kraftld's runtime object: what a program needs from a unikernel that Unikraft does not give it.
- * kraftld links it last, with `--wrap` for exit, _exit, _Exit, getrandom and syscall.
+ * kraftld links it last, with `--wrap` for exit, _exit, _Exit, getrandom, syscall and
+ * clock_nanosleep.
  *
  * Exit status. Unikraft calls main() and then halts, dropping its return value, and with
  * lib-musl exit(n) never reaches a halt at all (the exiting thread is killed and the guest
@@ -25,6 +26,12 @@
  * randomness kraftld-run passes at boot. With none of these the program stops with a message
  * and a crash status: never a guessable generator.
  *
+ * Sleeping. Rust's std sleeps through clock_nanosleep(), which Unikraft 0.17 leaves as a stub
+ * returning 0 at once (nanosleep() works): thread::sleep(100 ms) returned after 134 µs, and under
+ * the cooperative scheduler a retry loop that sleeps starves every other thread (lwIP's among
+ * them). The wrapper gives clock_nanosleep nanosleep's semantics, for relative and absolute
+ * (TIMER_ABSTIME) times on CLOCK_REALTIME, CLOCK_MONOTONIC and CLOCK_BOOTTIME.
+ *
  * Rust's std also references a few things no Unikraft library defines; weak stand-ins follow
  * at the end (unwinding entry points, posix_spawnp). A real definition always takes precedence.
  */
@@ -38,6 +45,13 @@
 #define KRAFTLD_UKPLAT_CRASH 3
 #define KRAFTLD_SYS_GETRANDOM 318     /* x86_64 */
 #define KRAFTLD_ENOSYS 38
+#define KRAFTLD_EINTR 4
+#define KRAFTLD_EINVAL 22
+#define KRAFTLD_CLOCK_REALTIME 0
+#define KRAFTLD_CLOCK_MONOTONIC 1
+#define KRAFTLD_CLOCK_BOOTTIME 7
+#define KRAFTLD_TIMER_ABSTIME 1
+#define KRAFTLD_NSEC_PER_SEC 1000000000L
 
 typedef unsigned long kraftld_size;
 typedef long kraftld_ssize;
@@ -50,6 +64,14 @@ extern int fflush(void *stream) __attribute__((weak));
 extern int *__errno_location(void) __attribute__((weak));
 extern long __real_syscall(long number, ...) __attribute__((weak));
 extern kraftld_ssize __real_getrandom(void *buffer, kraftld_size length, unsigned int flags) __attribute__((weak));
+struct kraftld_timespec {
+	long tv_sec;
+	long tv_nsec;
+};
+extern int nanosleep(const struct kraftld_timespec *request, struct kraftld_timespec *remain) __attribute__((weak));
+extern int clock_gettime(int clock, struct kraftld_timespec *now) __attribute__((weak));
+extern int __real_clock_nanosleep(int clock, int flags, const struct kraftld_timespec *request,
+				  struct kraftld_timespec *remain) __attribute__((weak));
 /* kraftld_params.c, built into kraftld's application library when uklibparam is on. */
 extern unsigned long long kraftld_seed[4] __attribute__((weak));
 
@@ -58,6 +80,8 @@ void __wrap__exit(int status) __attribute__((noreturn));
 void __wrap__Exit(int status) __attribute__((noreturn));
 kraftld_ssize __wrap_getrandom(void *buffer, kraftld_size length, unsigned int flags);
 long __wrap_syscall(long number, long a, long b, long c, long d, long e, long f);
+int __wrap_clock_nanosleep(int clock, int flags, const struct kraftld_timespec *request,
+			   struct kraftld_timespec *remain);
 
 static inline void kraftld_outb(unsigned short port, unsigned char value)
 {
@@ -137,8 +161,53 @@ void __wrap__Exit(int status)
 	kraftld_exit(status);
 }
 
+/* Environment -------------------------------------------------------------------------------
+ * Unikraft's posix-environ puts the Kraftfile's compiled-in variables first and those kraftld-run
+ * passes (`env.vars=NAME=VALUE`) after them, and getenv() finds the first: the runner's value must
+ * win, as `docker run -e` wins over the image's ENV. So before main, the last entry of each name
+ * takes the place of its first and the others go. */
+
+extern char **environ __attribute__((weak));
+
+static int kraftld_same_name(const char *a, const char *b)
+{
+	while (*a && *a != '=' && *a == *b) {
+		a++;
+		b++;
+	}
+	return (*a == '=' || *a == '\0') && (*b == '=' || *b == '\0');
+}
+
+static void kraftld_environment_last_wins(void)
+{
+	char **env;
+	unsigned long count = 0, i, j, kept;
+
+	if (!&environ || !environ)
+		return;
+	env = environ;
+	while (env[count])
+		count++;
+	for (i = 0; i < count; i++) {
+		for (j = count - 1; j > i; j--) {
+			if (kraftld_same_name(env[i], env[j])) {
+				env[i] = env[j];
+				break;
+			}
+		}
+		for (j = kept = i + 1; j < count; j++) {
+			if (!kraftld_same_name(env[i], env[j]))
+				env[kept++] = env[j];
+		}
+		for (j = kept; j < count; j++)
+			env[j] = 0;
+		count = kept;
+	}
+}
+
 static void kraftld_start(int argc, char *argv[])
 {
+	kraftld_environment_last_wins();
 	kraftld_exit(main(argc, argv));
 }
 
@@ -313,6 +382,46 @@ long __wrap_syscall(long number, long a, long b, long c, long d, long e, long f)
 	if (number != KRAFTLD_SYS_GETRANDOM || result >= 0 || !kraftld_unavailable())
 		return result;
 	return kraftld_getrandom((void *)a, (kraftld_size)b, -1);
+}
+
+/* clock_nanosleep with nanosleep's semantics (see "Sleeping" above). It returns an error number,
+ * as clock_nanosleep does, where nanosleep sets errno. */
+static int kraftld_sleep_error(void)
+{
+	return __errno_location ? *__errno_location() : KRAFTLD_EINVAL;
+}
+
+int __wrap_clock_nanosleep(int clock, int flags, const struct kraftld_timespec *request,
+			   struct kraftld_timespec *remain)
+{
+	struct kraftld_timespec now, left;
+
+	if (clock != KRAFTLD_CLOCK_REALTIME && clock != KRAFTLD_CLOCK_MONOTONIC && clock != KRAFTLD_CLOCK_BOOTTIME)
+		return __real_clock_nanosleep ? __real_clock_nanosleep(clock, flags, request, remain)
+					      : KRAFTLD_EINVAL;
+	if (!nanosleep || !clock_gettime)
+		return __real_clock_nanosleep ? __real_clock_nanosleep(clock, flags, request, remain)
+					      : KRAFTLD_ENOSYS;
+	if (request->tv_nsec < 0 || request->tv_nsec >= KRAFTLD_NSEC_PER_SEC || request->tv_sec < 0)
+		return KRAFTLD_EINVAL;
+	if (!(flags & KRAFTLD_TIMER_ABSTIME))
+		return nanosleep(request, remain) == 0 ? 0 : kraftld_sleep_error();
+	/* Absolute: sleep the difference, again if the clock has not reached the time yet (the
+	 * realtime clock can be set meanwhile). A signal ends it with EINTR, remain untouched. */
+	for (;;) {
+		if (clock_gettime(clock, &now) != 0)
+			return kraftld_sleep_error();
+		left.tv_sec = request->tv_sec - now.tv_sec;
+		left.tv_nsec = request->tv_nsec - now.tv_nsec;
+		if (left.tv_nsec < 0) {
+			left.tv_nsec += KRAFTLD_NSEC_PER_SEC;
+			left.tv_sec--;
+		}
+		if (left.tv_sec < 0 || (left.tv_sec == 0 && left.tv_nsec == 0))
+			return 0;
+		if (nanosleep(&left, (struct kraftld_timespec *)0) != 0)
+			return kraftld_sleep_error();
+	}
 }
 
 /*

@@ -1,4 +1,4 @@
-"""Relinks without make when only the compiler's inputs changed: the final link steps replayed.
+"""The fast relink's record: Unikraft's final link steps, read after a full build and replayed.
 
 After a full make, Unikraft has recorded each step's command in a `.cmd` file: LD of the `.dbg`,
 the strip to the image, the boot-info section, the multiboot conversion. When a later link has
@@ -20,6 +20,7 @@ The recorded commands are parsed into argument lists and run without a shell.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -28,12 +29,18 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from .process import Command
+from ..atomic import write_atomically
+from ..commands import Command
+from ..layout import RECORD_FORMAT
+from ..logs import log
+
+TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
+if TYPE_CHECKING:
+    from ..commands import ProcessRunner
+    from ..plan import LinkPlan
 
 # The final steps, by the suffix of the file they make, in the order make runs them.
 STEP_SUFFIXES = (".dbg", "", ".bootinfo", ".multiboot")
-RECORD_NAME = "prebuilt.json"
-RECORD_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -50,11 +57,7 @@ class Prebuilt:
     trees: tuple[tuple[str, str], ...]  # (path, state) of each source tree
 
     def save(self, path: str) -> None:
-        data = asdict(self)
-        temporary = f"{path}.{os.getpid()}.tmp"
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(data, handle)
-        os.replace(temporary, path)
+        write_atomically(path, json.dumps(asdict(self)).encode(), 0o644)
 
 
 def load_prebuilt(path: str, key: str) -> Prebuilt | None:
@@ -205,3 +208,37 @@ def replay(prebuilt: Prebuilt, ldflags: Sequence[str], link_dir: str) -> tuple[l
         words = [word.replace(prebuilt.image, new_image) for word in words]
         commands.append(Command(tuple(words), cwd=prebuilt.build_dir))
     return commands, new_image
+
+
+def tree_states(plan: LinkPlan, runner: ProcessRunner) -> list[tuple[str, str]] | None:
+    """Each source tree's commit and uncommitted changes; None if one is not a git checkout."""
+    states = []
+    for tree in (plan.config.unikraft, *plan.config.libraries):
+        if tree.commit is None:
+            return None
+        completed = runner(tree_state_command(tree.path))
+        if completed.returncode != 0:
+            return None
+        states.append((tree.path, tree_state(tree.commit, "\n".join(completed.tail))))
+    return states
+
+
+def record_after_build(plan: LinkPlan, image: str, runner: ProcessRunner) -> Prebuilt | None:
+    """After a full build, record what a fast relink replays; None when later links need make."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(plan.paths.record)
+    trees = tree_states(plan, runner)
+    if trees is None:
+        log.info("fast relinks need git checkouts of every source tree: later links run make")
+        return None
+    prebuilt = record(plan.config.key, plan.build_dir, image, plan.ldflags, trees)
+    if prebuilt is None:
+        log.info("Unikraft's final link steps have a shape kraftld does not replay: later links run make")
+        return None
+    prebuilt.save(plan.paths.record)
+    return prebuilt
+
+
+def steps_for(plan: LinkPlan, prebuilt: Prebuilt, link_dir: str) -> tuple[list[Command], str]:
+    """The recorded final steps for `plan`'s inputs, writing into `link_dir`; and the image there."""
+    return replay(prebuilt, plan.relocated_ldflags(link_dir), link_dir)

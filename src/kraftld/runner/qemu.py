@@ -1,4 +1,4 @@
-"""How kraftld-run boots an image under QEMU, and how QEMU's ending is read: pure functions.
+"""The QEMU command that boots an image, and what QEMU's exit status means: pure functions.
 
 Exit codes QEMU ends with, and what they mean for an image linked by kraftld:
 - 253 — kraftld's runtime wrote to isa-debug-exit ((0x7e << 1) | 1) after reporting the status
@@ -6,18 +6,21 @@ Exit codes QEMU ends with, and what they mean for an image linked by kraftld:
 - 85 — Unikraft's crash path wrote 42 to isa-debug-exit: a crash, abort or panic;
 - 0 or 83 — Unikraft halted without kraftld's runtime reporting a status (a triple fault resets
   the machine, and -no-reboot turns the reset into a halt): counted as a crash;
-- anything else — QEMU itself failed (a bad image, a missing device).
+- anything else — QEMU itself failed (a bad image, a missing device, KVM failing under it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 KRAFTLD_EXIT_CODE = (0x7E << 1) | 1
 UNIKRAFT_CRASH_CODE = (42 << 1) | 1
-UNIKRAFT_HALT_CODES = (0, (41 << 1) | 1)
+UNIKRAFT_HALT_CODE = (41 << 1) | 1
+UNIKRAFT_HALT_CODES = (0, UNIKRAFT_HALT_CODE)
+# The statuses only the guest's debug-exit device produces: the guest ran to get there.
+DEBUG_EXIT_CODES = frozenset({KRAFTLD_EXIT_CODE, UNIKRAFT_CRASH_CODE, UNIKRAFT_HALT_CODE})
 
 CRASH_STATUS = 134  # what a shell reports for a process killed by SIGABRT
 TIMEOUT_STATUS = 124  # what timeout(1) reports
@@ -30,11 +33,39 @@ class Accel(Enum):
 
 
 @dataclass(frozen=True)
+class Share:
+    """A host folder the guest mounts over 9p, under `tag`."""
+
+    tag: str
+    host: str
+    read_only: bool
+
+
+@dataclass(frozen=True)
+class Forward:
+    """A host port forwarded into the guest by QEMU's user-mode network."""
+
+    protocol: str  # "tcp" or "udp"
+    host_ip: str
+    host_port: int
+    guest_port: int
+
+
+@dataclass(frozen=True)
+class Network:
+    forwards: tuple[Forward, ...] = ()
+
+
+@dataclass(frozen=True)
 class BootOptions:
     qemu: str = "qemu-system-x86_64"
     memory: str = "128M"
     accel: Accel = Accel.TCG
     extra_args: tuple[str, ...] = ()
+    shares: tuple[Share, ...] = ()
+    network: Network | None = None
+    gdb_port: int | None = None
+    params: tuple[str, ...] = field(default=())  # boot parameters before the `--`, unquoted
 
 
 def quote_argument(arg: str) -> str:
@@ -48,14 +79,38 @@ def quote_argument(arg: str) -> str:
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def kernel_command_line(program_args: Sequence[str], seed: Sequence[int]) -> str:
+def kernel_command_line(program_args: Sequence[str], seed: Sequence[int], params: Sequence[str] = ()) -> str:
     """Library parameters, `--`, then the program's arguments.
 
     Unikraft drops the `--` from argv only when a parameter precedes it; `kraftld.seed` always
     does (see kraftld_params.c).
     """
     words = "kraftld.seed=[" + " ".join(f"0x{word:016x}" for word in seed) + "]"
-    return " ".join([words, "--", *(quote_argument(a) for a in program_args)])
+    return " ".join([words, *(quote_argument(p) for p in params), "--", *(quote_argument(a) for a in program_args)])
+
+
+def _option_value(text: str) -> str:
+    """A value inside a QEMU `-opt key=value,...` list: QEMU reads `,,` as one comma."""
+    return text.replace(",", ",,")
+
+
+def device_args(options: BootOptions) -> list[str]:
+    """The devices beyond the console and the exit port: shared folders, network, debugger."""
+    args: list[str] = []
+    for share in options.shares:
+        fsdev = f"local,id={share.tag},path={_option_value(share.host)},security_model=none"
+        if share.read_only:
+            fsdev += ",readonly=on"
+        args += ["-fsdev", fsdev, "-device", f"virtio-9p-pci,fsdev={share.tag},mount_tag={share.tag}"]
+    if options.network is not None:
+        netdev = "user,id=n0" + "".join(
+            f",hostfwd={f.protocol}:{f.host_ip}:{f.host_port}-:{f.guest_port}" for f in options.network.forwards
+        )
+        args += ["-netdev", netdev, "-device", "virtio-net-pci,netdev=n0"]
+    if options.gdb_port is not None:
+        # -S: the guest waits, stopped before its first instruction, for the debugger to continue it.
+        args += ["-gdb", f"tcp:127.0.0.1:{options.gdb_port}", "-S"]
+    return args
 
 
 def qemu_command(image: str, program_args: Sequence[str], options: BootOptions, seed: Sequence[int]) -> tuple[str, ...]:
@@ -79,10 +134,11 @@ def qemu_command(image: str, program_args: Sequence[str], options: BootOptions, 
         "stdio",
         "-device",
         "isa-debug-exit,iobase=0x501,iosize=2",
+        *device_args(options),
         "-kernel",
         image,
         "-append",
-        kernel_command_line(program_args, seed),
+        kernel_command_line(program_args, seed, options.params),
         *options.extra_args,
     )
 

@@ -1,0 +1,205 @@
+"""Boots an image for kraftld-run: picks the accelerator, boots once, and boots again under TCG
+only when KVM failed before the guest ran.
+
+The one place the runner starts QEMU (through process.start, or a starter a test injects) and
+reads its console; the settings, the guest's devices and QEMU's command come in ready-made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import selectors
+import shlex
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import BinaryIO
+
+from ..errors import RunError
+from ..logs import log
+from ..process import stop_process_group
+from . import kvm
+from .console import ConsoleFilter
+from .devices import guest_setup
+from .image import read_image
+from .kvm import BootFacts, Verdict
+from .process import Launch, Starter, start
+from .qemu import DEBUG_EXIT_CODES, Accel, BootOptions, Ending, Outcome, interpret, qemu_command
+from .settings import RunSettings
+
+Notice = Callable[[str], None]  # a line for the user on stderr, whatever the log level
+
+
+@dataclass(frozen=True)
+class AccelChoice:
+    accel: Accel
+    why: str
+    verdict_file: str
+    remembered: Verdict | None
+
+
+def choose_accel(settings: RunSettings, offers_kvm: Callable[[], bool] = kvm.kernel_offers_kvm) -> AccelChoice:
+    path = kvm.verdict_path(settings.cache, settings.qemu)
+    if not offers_kvm():
+        return AccelChoice(Accel.TCG, "/dev/kvm is missing or cannot create a virtual machine", path, None)
+    remembered = kvm.remembered_verdict(path)
+    if remembered is not None and not remembered.works:
+        return AccelChoice(
+            Accel.TCG, f"KVM failed here before ({remembered.reason}; remembered in {path})", path, remembered
+        )
+    if remembered is not None:
+        return AccelChoice(Accel.KVM, f"/dev/kvm works and KVM ran a guest here before ({path})", path, remembered)
+    return AccelChoice(Accel.KVM, "/dev/kvm works; first boot under KVM here, watched", path, None)
+
+
+def run_image(
+    settings: RunSettings,
+    out: BinaryIO,
+    notice: Notice,
+    *,
+    starter: Starter = start,
+    offers_kvm: Callable[[], bool] = kvm.kernel_offers_kvm,
+) -> Outcome:
+    if not os.path.isfile(settings.image):
+        raise RunError(f"image not found: {settings.image}", "link it with kraftld first")
+    setup = guest_setup(settings, read_image(settings.image))
+    for port in [settings.gdb_port] if settings.gdb_port is not None else []:
+        _check_port_free("127.0.0.1", port, "tcp", "--gdb")
+    for publish in settings.publish:
+        _check_port_free(publish.host_ip, publish.host_port, publish.protocol, "--publish")
+    for line in setup.notes:
+        log.info("%s", line)
+    options = BootOptions(
+        qemu=settings.qemu,
+        memory=settings.memory,
+        extra_args=settings.qemu_args,
+        shares=setup.shares,
+        network=setup.network,
+        gdb_port=settings.gdb_port,
+        params=setup.params,
+    )
+    if settings.gdb_port is not None:
+        symbols = settings.image + ".dbg" if os.path.isfile(settings.image + ".dbg") else settings.image
+        notice(
+            f"kraftld-run: the guest waits for a debugger: "
+            f"gdb {shlex.quote(symbols)} -ex 'target remote localhost:{settings.gdb_port}'"
+        )
+    choice = choose_accel(settings, offers_kvm)
+    log.info("accelerator: %s (%s)", choice.accel.value.upper(), choice.why)
+    with _staged_image(settings.image) as image:
+        if choice.accel is Accel.TCG:
+            outcome, _ = _boot(image, settings, replace(options, accel=Accel.TCG), out, starter)
+            return outcome
+        outcome, facts = _boot(image, settings, replace(options, accel=Accel.KVM), out, starter)
+        failure = kvm.kvm_failed_before_guest(facts)
+        if failure is None:
+            if choice.remembered is None:
+                kvm.remember_verdict(choice.verdict_file, Verdict(True, "a guest ran under KVM"))
+            return outcome
+        log.info("accelerator: KVM failed before the guest ran (%s); booting again under TCG", failure)
+        outcome, tcg_facts = _boot(image, settings, replace(options, accel=Accel.TCG), out, starter)
+        if _guest_ran(tcg_facts):
+            # Only now is it KVM's fault: the same boot ran under TCG.
+            kvm.remember_verdict(choice.verdict_file, Verdict(False, failure))
+            log.info("accelerator: TCG from now on (remembered in %s)", choice.verdict_file)
+        return outcome
+
+
+def _guest_ran(facts: BootFacts) -> bool:
+    return facts.console_bytes > 0 or facts.qemu_code in DEBUG_EXIT_CODES
+
+
+def _check_port_free(host: str, port: int, protocol: str, option: str) -> None:
+    kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
+    with socket.socket(socket.AF_INET, kind) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise RunError(
+                f"{option}: host port {host}:{port}/{protocol} is not free ({error.strerror})",
+                "stop what uses it, or pick another port",
+            ) from None
+
+
+@contextlib.contextmanager
+def _staged_image(image: str) -> Iterator[str]:
+    """The image under a plain path: QEMU puts the path in front of the kernel command line,
+    where spaces or quotes would turn into arguments."""
+    with tempfile.TemporaryDirectory(prefix="kraftld-run-") as folder:
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.basename(image)) or "image"
+        staged = os.path.join(folder, name)
+        os.symlink(os.path.abspath(image), staged)
+        yield staged
+
+
+def _boot(
+    image: str, settings: RunSettings, options: BootOptions, out: BinaryIO, starter: Starter
+) -> tuple[Outcome, BootFacts]:
+    """Boot once: the outcome, and the facts the accelerator verdict rests on."""
+    seed = [int.from_bytes(os.urandom(8), "little") for _ in range(4)]
+    command = qemu_command(os.path.basename(image), settings.args, options, seed)
+    started = time.monotonic()
+    # Run from the image's folder so the kernel path, argv[0], is just the image's name.
+    qemu = starter(Launch(command, os.path.dirname(image)))
+    console = ConsoleFilter()
+    qemu_messages = bytearray()
+    console_bytes = 0
+    timed_out = False
+    stopped_on_sign = False
+    try:
+        assert qemu.stdout is not None and qemu.stderr is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(qemu.stdout, selectors.EVENT_READ)
+            selector.register(qemu.stderr, selectors.EVENT_READ)
+            open_streams = 2
+            while open_streams:
+                wait = None
+                if settings.timeout is not None:
+                    wait = settings.timeout - (time.monotonic() - started)
+                    if wait <= 0:
+                        timed_out = True
+                        break
+                for key, _ in selector.select(wait):
+                    chunk = os.read(key.fd, 65536)
+                    if not chunk:
+                        selector.unregister(key.fileobj)
+                        open_streams -= 1
+                    elif key.fileobj is qemu.stdout:
+                        console_bytes += len(chunk)
+                        text = console.feed(chunk)
+                        if text:
+                            out.write(text)
+                            out.flush()
+                    else:
+                        qemu_messages += chunk
+                        if (
+                            options.accel is Accel.KVM
+                            and not console_bytes
+                            and kvm.shows_kvm_failure(qemu_messages.decode(errors="replace"))
+                        ):
+                            # QEMU may sit paused after a KVM internal error: stop it here.
+                            stopped_on_sign = True
+                            open_streams = 0
+                            break
+        if timed_out or stopped_on_sign:
+            stop_process_group(qemu)
+        code = qemu.wait()
+    finally:
+        if qemu.poll() is None:
+            stop_process_group(qemu)
+        rest = console.finish()
+        if rest:
+            out.write(rest)
+            out.flush()
+    messages = qemu_messages.decode(errors="replace").strip()
+    if messages:
+        log.debug("QEMU said: %s", messages)
+    log.debug("QEMU exited with %d after %.2f s under %s", code, time.monotonic() - started, options.accel.value)
+    outcome = interpret(code, console.status, timed_out)
+    if outcome.ending is Ending.QEMU_FAILED and messages:
+        outcome = replace(outcome, message=f"{outcome.message}: {messages.splitlines()[-1]}")
+    return outcome, BootFacts(code, console_bytes, timed_out, stopped_on_sign, messages)

@@ -1,0 +1,50 @@
+"""The shape the architecture page promises, checked: pure stages without the process machinery,
+every cache path from the one layout, and the head start's light imports."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kraftld.layout import CacheLayout
+from kraftld.runner import kvm
+
+
+@pytest.mark.parametrize(
+    ("module", "absent"),
+    [
+        ("kraftld.plan", ("subprocess", "kraftld.process")),
+        ("kraftld.resolve", ("subprocess", "kraftld.process")),
+        # The head start runs before kraftld is imported: it must stay light.
+        ("kraftld.headstart", ("subprocess", "threading", "dataclasses", "json", "typing")),
+    ],
+)
+def test_a_module_imports_no_more_than_its_stage_needs(module: str, absent: tuple[str, ...]) -> None:
+    code = f"import sys, {module}; print(' '.join(m for m in {absent!r} if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.split() == []
+
+
+def test_every_cache_path_is_under_the_cache(tmp_path: Path) -> None:
+    layout = CacheLayout(str(tmp_path))
+    entry = layout.entry("key")
+    paths = [
+        layout.builds,
+        layout.runtime_object("digest"),
+        layout.source("lib-musl", "digest"),
+        layout.note("0a1b2c3d"),
+        layout.kvm_verdict("6.1.0", "/usr/bin/qemu-system-x86_64"),
+        *(getattr(entry, name) for name in ("app", "build", "config", "defconfig", "pending_defconfig")),
+        *(getattr(entry, name) for name in ("inputs", "outputs", "manifest", "log", "build_marker", "lock")),
+        entry.record,
+        entry.link_folder("1-abcd"),
+    ]
+    assert len(set(paths)) == len(paths)
+    assert all(os.path.commonpath([str(tmp_path), path]) == str(tmp_path) for path in paths)
+    assert kvm.verdict_path(str(tmp_path), "qemu-system-x86_64") == layout.kvm_verdict(
+        os.uname().release, "qemu-system-x86_64"
+    )
