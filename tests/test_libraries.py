@@ -59,7 +59,7 @@ def option_keys(selection: libraries.Selection) -> set[str]:
         (("socket", "printf"), "musl", ("musl", "lwip"), set(), {"CONFIG_LIBVFSCORE"}),
         (("poll", "pthread_join"), "musl", ("musl",), set(), {"CONFIG_LIBPOSIX_POLL", "CONFIG_LIBUKBOOT_MAINTHREAD"}),
         (("epoll_create1", "eventfd"), "musl", ("musl",), {"CONFIG_LIBPOSIX_POLL", "CONFIG_LIBPOSIX_EVENTFD"}, set()),
-        (("getaddrinfo", "getenv"), "musl", ("musl", "lwip"), {"CONFIG_LIBPOSIX_ENVIRON"}, set()),
+        (("getaddrinfo", "getenv"), "musl", ("musl", "lwip"), {"CONFIG_LIBPOSIX_ENVIRON_LIBPARAM"}, set()),
     ],
 )
 def test_selection_table(

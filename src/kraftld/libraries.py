@@ -64,6 +64,14 @@ RULES: tuple[Rule, ...] = (
         "the scheduler can run others beside it",
     ),
     Rule(
+        "environment",
+        _names("getenv secure_getenv setenv unsetenv putenv clearenv environ __environ"),
+        (),
+        (("CONFIG_LIBPOSIX_ENVIRON", "y"), ("CONFIG_LIBPOSIX_ENVIRON_LIBPARAM", "y")),
+        "the environment is read: posix-environ holds it and takes variables from the boot parameter "
+        "env.vars, which kraftld-run --env sets",
+    ),
+    Rule(
         "files",
         _names(
             "open open64 openat openat64 creat creat64 fopen fopen64 mkdir mkdirat opendir fdopendir "
