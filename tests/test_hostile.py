@@ -825,7 +825,7 @@ def _assert_nothing_ran(h: Harness) -> None:
 
 def _assert_plain_make_words(argv: tuple[str, ...], name: str) -> None:
     for word in argv:
-        if word.startswith(("UK_LDFLAGS=", "UK_LDEPS=")):
+        if word.startswith(("UK_LDFLAGS=", "UK_LDEPS=", "CC=")):
             key, _, value = word.partition("=")
             words = value.split(" ")
             assert all(words), f"{key} has an empty word: {value!r}"

@@ -42,10 +42,11 @@ kraftld's own options:
   --explain-flags   print how kraftld treats every flag it knows, and why
   --explain-libraries  print how kraftld chooses Unikraft libraries without a Kraftfile
   --print-kraftfile LINK-LINE  print the Kraftfile equivalent to what LINK-LINE would build
+  --prune-cache     remove least recently used builds until the cache fits KRAFTLD_CACHE_MAX
   -h, --help        print this help
 
 Environment: KRAFTLD_UNIKRAFT, KRAFTLD_SOURCES, KRAFTLD_TARGET, KRAFTLD_CACHE,
-KRAFTLD_DRY_RUN, KRAFTLD_LOG (see the README).
+KRAFTLD_DRY_RUN, KRAFTLD_LOG, KRAFTLD_CACHE_MAX (see the README).
 """
 
 
@@ -89,6 +90,8 @@ def main(
         return 0
     from .errors import KraftldError
 
+    if args == ["--prune-cache"]:
+        return _prune_cache(env, out, err)
     previous = _install_sigterm()
     head: HeadStart | None = None
     try:
@@ -170,6 +173,20 @@ def _link(
     elif linked.result is None:
         assert linked.plan is not None and linked.probed is not None
         out.write(describe_plan(linked.plan, linked.probed, linked.line))
+    return 0
+
+
+def _prune_cache(environ: Mapping[str, str], out: TextIO, err: TextIO) -> int:
+    from . import cache_prune
+    from .environment import cache_dir
+    from .errors import KraftldError
+
+    try:
+        bound = cache_prune.parse_cache_max(environ)
+        out.write(cache_prune.describe(cache_prune.prune(cache_dir(environ), bound), bound))
+    except KraftldError as error:
+        err.write(error.render())
+        return 1
     return 0
 
 

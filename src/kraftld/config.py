@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from . import __version__
 from .errors import ConfigError
+from .kconfig_choice import drop_overridden_picks
 from .kraftfile import Kraftfile, Target, kconfig_value
 from .layout import CACHE_FORMAT  # the layout of a cache entry changes with it
 from .presets import preset_options
@@ -38,6 +39,11 @@ KRAFTLD_DEFAULT_KCONFIG = (
     ("CONFIG_LIBUKLIBPARAM", "y"),
     # ukrandom needs RDRAND at boot and fails init without it (QEMU's default CPU under TCG).
     ("CONFIG_LIBUKRANDOM", "n"),
+    # gcc's -g2, not Unikraft's default -g3: -g3 adds every macro definition of every source
+    # file, 358 MB of the 367 MB prelinked libmusl.o, which the final link reads at every
+    # relink. -g2 keeps what gdb uses (lines, locals, types, backtraces). A Kraftfile's own
+    # CONFIG_DEBUG_SYMBOLS_* wins (kconfig_choice drops this pick).
+    ("CONFIG_DEBUG_SYMBOLS_LVL2", "y"),
 )
 
 
@@ -127,6 +133,7 @@ def render_defconfig(kraftfile: Kraftfile, target: Target) -> str:
         options += lib.kconfig
     options += target.kconfig
     options += environment_options(kraftfile.env)
+    options = drop_overridden_picks(options)  # a Kraftfile's pick in a Kconfig choice replaces kraftld's
     # Kconfig keeps the last assignment of a symbol; keep only that one so the file reads clearly.
     last: dict[str, str] = {}
     for key, value in options:

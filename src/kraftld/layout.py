@@ -6,6 +6,7 @@
         link.manifest build.log build.running lock
         prebuilt.json            the record a fast relink replays (`execute.replay`)
         downloads.json           the files the configured build downloads (`downloads`)
+        cc-launcher.sh           what make compiles through, with ccache or distcc (`ccache`)
         links/<pid>-<random>/    one folder per fast relink: inputs/ and outputs/ again
     <cache>/runtime/             kraftld's runtime object, by digest of its source and command
     <cache>/sources/             clones of Unikraft and its libraries, by URL and version
@@ -160,6 +161,11 @@ class EntryLayout:
     def downloads(self) -> str:
         """What make said the configured build downloads, beside the options it was asked for."""
         return self._at("downloads.json")
+
+    @property
+    def launcher(self) -> str:
+        """The compiler launcher Unikraft's make compiles through (ccache, distcc: `ccache`)."""
+        return self._at("cc-launcher.sh")
 
     @property
     def links(self) -> str:

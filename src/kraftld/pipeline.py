@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from . import buildprogress, headstart
+from .ccache import compiler_setup
 from .config import BuildConfig, image_name, render_defconfig, select_target
 from .execute import LinkResult, Notify, Progress, execute
 from .execute.deliver import remove_failed_output
@@ -98,6 +99,11 @@ def link(
         if line.output is not None and not settings.dry_run:
             remove_failed_output(os.path.join(cwd, line.output), [os.path.join(cwd, i.path) for i in line.inputs])
         raise
+    if not result.fast:  # only a full build grows the cache
+        from .cache_prune import prune
+
+        for removed in prune(settings.cache, settings.cache_max, keep=plan.entry).removed:
+            log.info("removed the least recently used build %s to keep the cache under KRAFTLD_CACHE_MAX", removed.path)
     if head_start and settings.fast_relink and result.prebuilt is not None:
         steps, _ = steps_for(plan, result.prebuilt, headstart.LINK_DIR_MARK)
         note = headstart.note_for(plan, steps, expanded, cwd)
@@ -163,5 +169,6 @@ def plan_from_line(
         make_setup(environ),
         params_source(),
         archives,
+        compiler_setup(environ, settings.cache),
     )
     return plan, probed

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .ccache import LAUNCHER, CompilerSetup
 from .commands import Command
 from .config import BuildConfig
 from .downloads import REFUSING_WGET, query_command
@@ -121,6 +122,7 @@ def plan_link(
     make: MakeSetup,
     params_source: str,
     archives: str | None = None,
+    compiler: CompilerSetup | None = None,
 ) -> LinkPlan:
     check_plain_path(
         cache, "the cache folder", "set KRAFTLD_CACHE to a folder whose path has only letters, digits and ./_-+@"
@@ -171,6 +173,14 @@ def plan_link(
         f"N={config.name}",
     ) + ((f"L={':'.join(lib.path for lib in config.libraries)}",) if config.libraries else ())
     environ = dict(make.environ)
+    launcher_files: tuple[tuple[str, str], ...] = ()
+    if compiler is not None:  # Unikraft compiles through kraftld's launcher (and ccache): see ccache.py
+        for tool in (compiler.ccache, compiler.distcc):
+            if tool:
+                check_plain_path(tool, f"{os.path.basename(tool)}'s path", "install it in a folder with a plain path")
+        launcher_files = ((paths.launcher, LAUNCHER),)
+        make_vars += (compiler.cc_variable(paths.launcher, paths.build),)
+        environ.update(compiler.environ)
     pass_fds: tuple[int, ...] = ()
     jobs: tuple[str, ...] = (f"-j{make.jobs}",)
     if make.jobserver_flags is not None:
@@ -193,6 +203,7 @@ def plan_link(
             (os.path.join(paths.app, "Makefile.uk"), APP_MAKEFILE),
             (os.path.join(paths.app, "Config.uk"), APP_CONFIG),
             (os.path.join(paths.app, "kraftld_params.c"), params_source),
+            *launcher_files,
         ),
         staged=tuple(staged),
         side_outputs=tuple(side_outputs),

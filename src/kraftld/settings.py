@@ -7,6 +7,7 @@ KRAFTLD_CACHE      where builds and cloned sources are kept
 KRAFTLD_DRY_RUN    1: print the plan, build nothing
 KRAFTLD_LOG        debug: log every subprocess, shell-quoted; info: log the steps
 KRAFTLD_FAST_RELINK  0: always relink with make, never by replaying the final steps
+KRAFTLD_CACHE_MAX  the size the cache's builds are kept under (see cache_prune)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .cache_prune import parse_cache_max
 from .environment import NO_WORDS, YES_WORDS, cache_dir
 from .errors import ConfigError
 from .logs import LEVELS
@@ -29,6 +31,7 @@ class Settings:
     dry_run: bool
     log_level: str
     fast_relink: bool = True
+    cache_max: int | None = None  # bytes; None: no bound
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -40,6 +43,7 @@ class Settings:
             dry_run=_flag(environ, "KRAFTLD_DRY_RUN"),
             log_level=_log_level(environ),
             fast_relink=_flag(environ, "KRAFTLD_FAST_RELINK", default=True),
+            cache_max=parse_cache_max(environ),
         )
 
 

@@ -114,15 +114,27 @@ def _locked(path: str, notify: Notify | None, *, shared: bool) -> Iterator[bool]
     # flock: the kernel releases it when the holder dies, even by SIGKILL, so no stale lock stays.
     mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     waited = False
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, mode | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if notify:
-                notify("waiting for another link that uses the same Unikraft build")
-            waited = True
-            fcntl.flock(handle, mode)
-        try:
-            yield waited
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    while True:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a+") as handle:
+            try:
+                fcntl.flock(handle, mode | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if notify:
+                    notify("waiting for another link that uses the same Unikraft build")
+                waited = True
+                fcntl.flock(handle, mode)
+            if not _still_named(handle.fileno(), path):
+                continue  # the entry was pruned (cache_prune) while this link waited: lock the new one
+            try:
+                yield waited
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+            return
+
+
+def _still_named(fd: int, path: str) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False

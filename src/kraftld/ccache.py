@@ -1,0 +1,130 @@
+"""How Unikraft's build runs its compiler: kraftld's launcher, through ccache and distcc when wanted.
+
+Unikraft's make takes the compiler from `CC` on its command line (`CC="ccache gcc"` is the form
+its cc-version.sh expects; the final link uses `LD`, which stays plain gcc, so the recorded
+final steps a fast relink replays never involve a compiler cache). kraftld sets `CC` to a small
+launcher of its own (`LAUNCHER`, written into the cache entry), which runs the compiler in the
+build folder with the build folder's paths made relative:
+
+- a compiler cache can only share an object between two builds when the compile commands and the
+  compiler's working directory read the same. Unikraft's make runs every compile from the
+  Unikraft tree with absolute paths into the build folder (`builds/<key>/build/…`), which differ
+  for every configuration and every KRAFTLD_CACHE; ccache's CCACHE_BASEDIR relativises paths to
+  the working directory, which here is the Unikraft tree, so the key would still show. Compiling
+  in the build folder with paths relative to it makes a musl source compiled for one
+  configuration the same command as for another, or for the same configuration in a fresh cache;
+- `-fdebug-prefix-map=BUILD=/kraftld-build` names that working directory the same for every
+  build in the debug information (gcc records it as DW_AT_comp_dir; ccache hashes the mapped
+  directory, see "Compiling in different directories" in ccache's manual). In gdb, `set
+  substitute-path /kraftld-build <entry>/build` finds the sources unpacked in the build folder;
+- the dependency files gcc writes then name the build folder's files relatively, which make,
+  running in the Unikraft tree, would not find (the problem OpenJDK's JDK-8313374 and CMake's
+  #22364 hit with CCACHE_BASEDIR): the launcher rewrites them to absolute paths before
+  Unikraft's fixdep reads them.
+
+The launcher is used with and without ccache, so both give the compiler the same command in the
+same folder and the images are byte-identical either way (a test checks it).
+
+ccache is used when it is installed, or when KRAFTLD_CCACHE=1 (then it must be); KRAFTLD_CCACHE=0
+turns it off. Its store is `ccache/` in kraftld's cache unless CCACHE_DIR is set; every other
+ccache setting (CCACHE_REMOTE_STORAGE for a team's shared store, CCACHE_MAXSIZE…) passes through
+the environment. distcc is used when DISTCC_HOSTS is set: with ccache as its CCACHE_PREFIX (ccache
+hands its misses to distcc), without ccache as the launcher's compiler.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .environment import NO_WORDS, YES_WORDS
+from .errors import ConfigError
+
+COMPILER = "gcc"  # Unikraft's CONFIG_COMPILER default; its CROSS_COMPILE prefix stays empty on x86_64
+DEBUG_PREFIX = "/kraftld-build"  # what the debug information calls every build folder
+# ccache's own bound on kraftld's store (its default is 5 GB); a user's CCACHE_MAXSIZE wins.
+DEFAULT_CCACHE_MAXSIZE = "2G"
+
+LAUNCHER = r"""# kraftld's compiler launcher for Unikraft's build (written by kraftld; see kraftld/ccache.py).
+# sh LAUNCHER BUILD_DIR COMPILER [ARGS...]: run COMPILER ARGS in BUILD_DIR, its paths relative to it.
+# (cd -P: make names the build folder by its real path, and so does $PWD after it.)
+cd -P "$1" 2>/dev/null || { shift; exec "$@"; }
+dir=$PWD
+shift
+count=$#
+depfile=
+for word
+do
+	case $word in
+	"$dir"/*) word=${word#"$dir"/} ;;
+	-I"$dir"/*) word=-I${word#-I"$dir"/} ;;
+	-Wp,-MD,"$dir"/*) depfile=${word#-Wp,-MD,}; word=-Wp,-MD,${word#-Wp,-MD,"$dir"/} ;;
+	esac
+	set -- "$@" "$word"
+done
+shift "$count"
+"$@" -fno-working-directory "-fdebug-prefix-map=$dir=@DEBUG_PREFIX@" || exit
+if [ -n "$depfile" ] && [ -f "$depfile" ]; then
+	sed -i "s# \([^/ \\]\)# $dir/\1#g" "$depfile"
+fi
+""".replace("@DEBUG_PREFIX@", DEBUG_PREFIX)
+
+
+@dataclass(frozen=True)
+class CompilerSetup:
+    """What Unikraft's make is given to compile: the launcher's text, and the environment it adds."""
+
+    ccache: str | None  # the ccache program, or None
+    distcc: str | None  # the distcc program, or None
+    environ: tuple[tuple[str, str], ...]  # added to make's environment
+
+    def cc_variable(self, launcher_path: str, build_dir: str) -> str:
+        """The CC= word for make."""
+        words = ["sh", launcher_path, build_dir]
+        if self.ccache:
+            words.append(self.ccache)
+        elif self.distcc:
+            words.append(self.distcc)
+        words.append(COMPILER)
+        return "CC=" + " ".join(words)
+
+
+def compiler_setup(environ: Mapping[str, str], cache: str) -> CompilerSetup:
+    ccache = _wanted_tool(environ, "KRAFTLD_CCACHE", "ccache")
+    distcc = None
+    if environ.get("DISTCC_HOSTS", "").strip():
+        distcc = shutil.which("distcc", path=environ.get("PATH"))
+        if distcc is None:
+            raise ConfigError(
+                "DISTCC_HOSTS is set but distcc is not installed",
+                "install distcc (Debian: apt-get install distcc), or unset DISTCC_HOSTS",
+            )
+    added: dict[str, str] = {}
+    if ccache:
+        if not environ.get("CCACHE_DIR"):
+            added["CCACHE_DIR"] = os.path.join(cache, "ccache")
+            if not environ.get("CCACHE_MAXSIZE"):
+                added["CCACHE_MAXSIZE"] = DEFAULT_CCACHE_MAXSIZE
+        if distcc and not environ.get("CCACHE_PREFIX"):
+            added["CCACHE_PREFIX"] = distcc
+    return CompilerSetup(ccache, distcc, tuple(sorted(added.items())))
+
+
+def _wanted_tool(environ: Mapping[str, str], variable: str, program: str) -> str | None:
+    value = environ.get(variable)
+    found = shutil.which(program, path=environ.get("PATH"))
+    if value is None:
+        return found
+    word = value.strip().lower()
+    if word in NO_WORDS:
+        return None
+    if word not in YES_WORDS:
+        raise ConfigError(f"{variable}={value!r} is not a yes/no value", f"set {variable}=1 or {variable}=0")
+    if found is None:
+        raise ConfigError(
+            f"{variable}={value} but {program} is not installed",
+            f"install {program} (Debian: apt-get install {program}), or set {variable}=0",
+        )
+    return found
