@@ -42,6 +42,9 @@ def test_every_cache_path_is_under_the_cache(tmp_path: Path) -> None:
         *(getattr(entry, name) for name in ("inputs", "outputs", "manifest", "log", "build_marker", "lock")),
         entry.record,
         entry.link_folder("1-abcd"),
+        layout.symbol_table("digest"),
+        layout.sysroot("x86_64-unikraft-linux-musl-rustc-1.96.0-digest"),
+        layout.progress_record("digest"),
     ]
     assert len(set(paths)) == len(paths)
     assert all(os.path.commonpath([str(tmp_path), path]) == str(tmp_path) for path in paths)

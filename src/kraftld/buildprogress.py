@@ -18,6 +18,7 @@ import os
 import time
 
 from .execute import Progress
+from .layout import CacheLayout
 
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ def record_path(cache: str, config: BuildConfig) -> str:
     identity = [config.unikraft.commit or config.unikraft.path, config.target.label]
     identity += [f"{lib.name}@{lib.commit or lib.path}" for lib in config.libraries]
     digest = hashlib.sha256("\0".join(identity).encode()).hexdigest()[:20]
-    return os.path.join(cache, "progress", f"{digest}.json")
+    return CacheLayout(cache).progress_record(digest)
 
 
 def expected_objects(path: str) -> int | None:

@@ -19,6 +19,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .layout import CacheLayout
+
 CACHE_FORMAT = 2  # bumped when the scan or the cached form changes
 
 
@@ -143,7 +145,7 @@ def find_musl_tarball(lib_musl: str, sources: str | None, cache: str) -> str | N
         return None
     name = f"musl-{version}.tar.gz"
     candidates = [os.path.join(sources, "archives", name)] if sources else []
-    candidates += sorted(glob.glob(os.path.join(cache, "builds", "*", "build", "libmusl", name)))
+    candidates += sorted(glob.glob(os.path.join(CacheLayout(cache).builds, "*", "build", "libmusl", name)))
     return next((c for c in candidates if os.path.isfile(c)), None)
 
 
@@ -183,7 +185,7 @@ def _musl_cache_file(lib_musl: str, tarball: str, cache: str | None) -> str | No
         except OSError:
             return None
         digest.update(f"\0{info.st_size}\0{info.st_mtime_ns}\0".encode() + os.fsencode(os.path.realpath(path)))
-    return os.path.join(cache, "symbols", f"musl-{digest.hexdigest()[:24]}.json")
+    return CacheLayout(cache).symbol_table(f"musl-{digest.hexdigest()[:24]}")
 
 
 def _scan_release(lib_musl: str, tarball: str) -> frozenset[str]:
@@ -231,7 +233,7 @@ def unikraft_offers(unikraft: str, commit: str | None, cache: str | None) -> tup
     where = None
     if cache is not None and commit is not None:
         key = hashlib.sha256(f"{CACHE_FORMAT}\0{commit}\0".encode() + os.fsencode(os.path.realpath(unikraft)))
-        where = os.path.join(cache, "symbols", f"unikraft-{key.hexdigest()[:24]}.json")
+        where = CacheLayout(cache).symbol_table(f"unikraft-{key.hexdigest()[:24]}")
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError), open(where, encoding="utf-8") as handle:
             data = json.load(handle)
             libraries = {name: frozenset(names) for name, names in data["core"].items()}

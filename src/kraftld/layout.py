@@ -12,6 +12,9 @@
     <cache>/sources/             clones of Unikraft and its libraries, by URL and version
     <cache>/headstart/           notes of the last fast relink per output and folder
     <cache>/kvm/                 whether KVM works, per kernel release and QEMU
+    <cache>/symbols/             the inputs' and libraries' symbol tables (`symbols`, `exports`)
+    <cache>/sysroot/             Rust std sysroots for the Unikraft target, by rustc (`sysroot`)
+    <cache>/progress/            object counts of past builds, for the next one's percentage
 
 The head start reads this before the rest of kraftld is imported, so this module imports only
 `os` (no dataclasses: the two types below are small, read-only by their properties).
@@ -70,6 +73,27 @@ class CacheLayout:
 
     def note(self, name: str) -> str:
         return os.path.join(self.headstart, name)
+
+    @property
+    def symbols(self) -> str:
+        return os.path.join(self.root, "symbols")
+
+    def symbol_table(self, name: str) -> str:
+        return os.path.join(self.symbols, f"{name}.json")
+
+    @property
+    def sysroots(self) -> str:
+        return os.path.join(self.root, "sysroot")
+
+    def sysroot(self, name: str) -> str:
+        return os.path.join(self.sysroots, name)
+
+    @property
+    def progress(self) -> str:
+        return os.path.join(self.root, "progress")
+
+    def progress_record(self, digest: str) -> str:
+        return os.path.join(self.progress, f"{digest}.json")
 
     @property
     def kvm(self) -> str:

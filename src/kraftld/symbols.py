@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from .commands import Command, describe_failure
 from .errors import InputError
+from .layout import CacheLayout
 
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
 if TYPE_CHECKING:
@@ -232,7 +233,7 @@ def _cache_file(path: str, cache: str) -> str:
     # One entry per path, holding the identity of the file it was read from: a rebuilt object
     # replaces its entry instead of adding one at every build.
     digest = hashlib.sha256(os.fsencode(os.path.realpath(path))).hexdigest()[:24]
-    return os.path.join(cache, "symbols", digest + ".json")
+    return CacheLayout(cache).symbol_table(digest)
 
 
 def _cached(where: str | None, identity: str | None) -> tuple[Member, ...] | None:

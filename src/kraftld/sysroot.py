@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from .commands import Command, describe_failure
 from .errors import ToolchainError
+from .layout import CacheLayout
 
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def find_toolchain(rustc: str, cargo: str | None, runner: ProcessRunner) -> Tool
 
 def sysroot_path(cache: str, toolchain: Toolchain, target: str = TARGET) -> str:
     digest = hashlib.sha256(f"{toolchain.version}\0{target}\0{BUILD_STD}".encode()).hexdigest()[:16]
-    return os.path.join(cache, "sysroot", f"{target}-rustc-{toolchain.release}-{digest}")
+    return CacheLayout(cache).sysroot(f"{target}-rustc-{toolchain.release}-{digest}")
 
 
 def installed(path: str) -> bool:
