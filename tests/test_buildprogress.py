@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kraftld import buildprogress, progress
+from kraftld.config import BuildConfig
 from kraftld.execute import Progress
 
 NOLIBC_BUILD = [
@@ -89,8 +90,17 @@ def test_a_build_that_never_reached_its_final_link_records_nothing(tmp_path: Pat
     assert not record.exists()
 
 
-def test_no_terminal_no_progress() -> None:
-    assert buildprogress.follow("/nonexistent", None, None) is None  # type: ignore[arg-type]
+def test_without_a_terminal_nothing_is_drawn_and_the_count_is_still_kept(tmp_path: Path) -> None:
+    from kraftld.kraftfile import Target
+    from kraftld.sources import SourceTree
+
+    config = BuildConfig("app", SourceTree("unikraft", "/uk", "c0ffee"), (), Target("qemu", "x86_64"), "")
+    follower = buildprogress.follow(str(tmp_path), config, None)
+    follower.start("building")
+    for line in NOLIBC_BUILD:
+        follower.line(line)
+    follower.finish()
+    assert buildprogress.expected_objects(buildprogress.record_path(str(tmp_path), config)) == 3
 
 
 def test_drawn_in_place_on_a_real_pseudo_terminal(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -56,10 +56,10 @@ def option_keys(selection: libraries.Selection) -> set[str]:
             set(),
         ),
         (("pthread_create", "printf"), "musl", ("musl",), {"CONFIG_LIBUKBOOT_MAINTHREAD"}, {"CONFIG_LIBVFSCORE"}),
-        (("socket", "printf"), "musl", ("musl", "lwip"), {"CONFIG_LWIP_SOCKET", "CONFIG_LIBVIRTIO_NET"}, set()),
+        (("socket", "printf"), "musl", ("musl", "lwip"), set(), {"CONFIG_LIBVFSCORE"}),
         (("poll", "pthread_join"), "musl", ("musl",), set(), {"CONFIG_LIBPOSIX_POLL", "CONFIG_LIBUKBOOT_MAINTHREAD"}),
         (("epoll_create1", "eventfd"), "musl", ("musl",), {"CONFIG_LIBPOSIX_POLL", "CONFIG_LIBPOSIX_EVENTFD"}, set()),
-        (("getaddrinfo", "getenv"), "musl", ("musl", "lwip"), {"CONFIG_LIBPOSIX_ENVIRON", "CONFIG_LWIP_DHCP"}, set()),
+        (("getaddrinfo", "getenv"), "musl", ("musl", "lwip"), {"CONFIG_LIBPOSIX_ENVIRON_LIBPARAM"}, set()),
     ],
 )
 def test_selection_table(
@@ -105,6 +105,16 @@ def test_explain_lists_every_rule_with_its_why_and_options() -> None:
     for rule in libraries.RULES:
         assert rule.why in text
         assert all(f"{key}={value}" in text for key, value in rule.kconfig)
+    assert "lib-lwip brings: CONFIG_LIBUKNETDEV=y" in text  # the net preset, as a Kraftfile naming lwip gets
+
+
+def test_the_networked_choice_builds_with_lwips_preset() -> None:
+    from kraftld.config import render_defconfig
+
+    chosen = libraries.apply(DEFAULT_KRAFTFILE, libraries.select(needed("socket"), AVAILABLE))
+    defconfig = render_defconfig(chosen, chosen.targets[0])
+    for option in ("CONFIG_LIBLWIP=y", "CONFIG_LWIP_SOCKET=y", "CONFIG_LIBVIRTIO_NET=y", "CONFIG_LWIP_DHCP=y"):
+        assert option in defconfig
 
 
 # Symbols read from real objects made by gcc and ar.
@@ -308,4 +318,4 @@ def test_rendered_kraftfile_reads_back_the_same() -> None:
         chosen.unikraft,
         chosen.targets,
     )
-    assert "# rule sockets:" in text
+    assert "  # sockets are used: lwIP" in text and "  lwip: {}" in text

@@ -45,10 +45,10 @@ def test_every_cache_path_is_under_the_cache(tmp_path: Path) -> None:
         entry.downloads,
         entry.launcher,
         entry.link_folder("1-abcd"),
-        layout.symbol_record("musl-0123"),
-        layout.progress_record("0123"),
+        layout.symbol_table("digest"),
+        layout.sysroot("x86_64-unikraft-linux-musl-rustc-1.96.0-digest"),
+        layout.progress_record("digest"),
         layout.ccache,
-        layout.sysroot("x86_64-unikraft-linux-musl-rustc-1.96-0123"),
     ]
     assert len(set(paths)) == len(paths)
     assert all(os.path.commonpath([str(tmp_path), path]) == str(tmp_path) for path in paths)

@@ -102,8 +102,7 @@ class BuildProgress(Progress):
         self._display.finish()
 
 
-def follow(cache: str, config: BuildConfig, display: Progress | None) -> Progress | None:
-    """Readable progress on `display` (None when there is no terminal: then there is none)."""
-    if display is None:
-        return None
-    return BuildProgress(display, record_path(cache, config))
+def follow(cache: str, config: BuildConfig, display: Progress | None) -> Progress:
+    """Readable progress on `display`; without one (no terminal) nothing is drawn, but the
+    build's object count is still recorded for the next build's percentage."""
+    return BuildProgress(display or Progress(), record_path(cache, config))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from .layout import CacheLayout
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # bumped when the scan or the cached form changes
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,20 @@ def core_exports(unikraft: str) -> CoreExports:
 # lib-musl's source lists: `LIBMUSL_<GROUP>_SRCS-y += $(LIBMUSL)/src/…` (musl's own files) and
 # `LIBMUSLGLUE_SRCS-y += $(LIBMUSL_BASE)/….c` (lib-musl's glue).
 _SOURCE_LINE = re.compile(r"^\s*LIBMUSL\w*_SRCS-\S*\s*\+=\s*\$\((LIBMUSL|LIBMUSL_BASE)\)/(\S+)", re.MULTILINE)
-# musl's definitions start a line: `int socket(int domain, int type, int protocol)\n{`.
+# musl's definitions start a line: `int socket(int domain, int type, int protocol)\n{`, with the
+# return type on a line of its own (`int\nregcomp(…)`), or the name in parentheses to step over a
+# macro of the same name (`int (getc_unlocked)(FILE *f)`).
+_NOT_A_DEFINITION = r"(?!static\b|typedef\b|extern\b|struct\s+\w+\s*\{|union\b|enum\b|#|return\b|if\b|else\b)"
 _FUNCTION = re.compile(
-    r"^(?!static\b|typedef\b|extern\b|struct\s+\w+\s*\{|union\b|enum\b|#|return\b)"
-    r"[A-Za-z_][\w \t\*]*?\b([A-Za-z_]\w*)\s*\(([^;{}]*?)\)\s*(?:__attribute__\s*\(\([^;{}]*\)\)\s*)?\{",
+    r"^" + _NOT_A_DEFINITION + r"(?:[A-Za-z_][\w \t\*]*?[\s\*])?\(?([A-Za-z_]\w*)\)?\s*\(([^;{}]*?)\)\s*"
+    r"(?:__attribute__\s*\(\([^;{}]*\)\)\s*)?\{",
     re.MULTILINE | re.DOTALL,
+)
+# A function returning a function pointer: `void (*signal(int sig, void (*func)(int)))(int)`.
+_FUNCTION_POINTER = re.compile(r"^" + _NOT_A_DEFINITION + r"[A-Za-z_][\w \t\*]*\(\s*\*\s*(\w+)\s*\(", re.MULTILINE)
+# Objects with a braced initialiser: `hidden FILE __stdout_FILE = {`, `char *__tzname[2] = { 0, 0 };`.
+_INITIALISED = re.compile(
+    r"^" + _NOT_A_DEFINITION + r"[A-Za-z_][\w \t\*]*?[\s\*]([A-Za-z_]\w*)\s*(?:\[[^\]]*\]\s*)*=\s*\{", re.MULTILINE
 )
 _ALIAS = re.compile(r"\b(?:weak_alias|strong_alias)\s*\(\s*\w+\s*,\s*(\w+)\s*\)")
 # Objects at the start of a line: `char **__environ = 0;`, `int optind=1, opterr=1, optopt;`.
@@ -77,6 +86,8 @@ _ASM_GLOBAL = re.compile(r"^\s*\.glob(?:a)?l\s+(\w+)", re.MULTILINE)
 def scan_c(text: str) -> set[str]:
     """The external names a musl C source defines (a superset is harmless: names are only matched)."""
     names = {m.group(1) for m in _FUNCTION.finditer(text)}
+    names.update(_FUNCTION_POINTER.findall(text))
+    names.update(_INITIALISED.findall(text))
     names.update(_ALIAS.findall(text))
     for match in _OBJECT.finditer(text):
         for declarator in _split_declarators(match.group(1)):
@@ -174,7 +185,7 @@ def _musl_cache_file(lib_musl: str, tarball: str, cache: str | None) -> str | No
         except OSError:
             return None
         digest.update(f"\0{info.st_size}\0{info.st_mtime_ns}\0".encode() + os.fsencode(os.path.realpath(path)))
-    return CacheLayout(cache).symbol_record(f"musl-{digest.hexdigest()[:24]}")
+    return CacheLayout(cache).symbol_table(f"musl-{digest.hexdigest()[:24]}")
 
 
 def _scan_release(lib_musl: str, tarball: str) -> frozenset[str]:
@@ -222,7 +233,7 @@ def unikraft_offers(unikraft: str, commit: str | None, cache: str | None) -> tup
     where = None
     if cache is not None and commit is not None:
         key = hashlib.sha256(f"{CACHE_FORMAT}\0{commit}\0".encode() + os.fsencode(os.path.realpath(unikraft)))
-        where = CacheLayout(cache).symbol_record(f"unikraft-{key.hexdigest()[:24]}")
+        where = CacheLayout(cache).symbol_table(f"unikraft-{key.hexdigest()[:24]}")
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError), open(where, encoding="utf-8") as handle:
             data = json.load(handle)
             libraries = {name: frozenset(names) for name, names in data["core"].items()}

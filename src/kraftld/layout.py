@@ -12,10 +12,10 @@
     <cache>/sources/             clones of Unikraft and its libraries, by URL and version
     <cache>/headstart/           notes of the last fast relink per output and folder
     <cache>/kvm/                 whether KVM works, per kernel release and QEMU
-    <cache>/symbols/             symbols read from inputs, Unikraft's and musl's exports (`symbols`)
-    <cache>/progress/            how many objects builds of a configuration compiled (`buildprogress`)
+    <cache>/symbols/             the inputs' and libraries' symbol tables (`symbols`, `exports`)
+    <cache>/sysroot/             Rust std sysroots for the Unikraft target, by rustc (`sysroot`)
+    <cache>/progress/            object counts of past builds, for the next one's percentage
     <cache>/ccache/              ccache's own cache, unless CCACHE_DIR names another (`ccache`)
-    <cache>/sysroot/             Rust std built for the Unikraft target (`sysroot`)
 
 The head start reads this before the rest of kraftld is imported, so this module imports only
 `os` (no dataclasses: the two types below are small, read-only by their properties).
@@ -76,6 +76,27 @@ class CacheLayout:
         return os.path.join(self.headstart, name)
 
     @property
+    def symbols(self) -> str:
+        return os.path.join(self.root, "symbols")
+
+    def symbol_table(self, name: str) -> str:
+        return os.path.join(self.symbols, f"{name}.json")
+
+    @property
+    def sysroots(self) -> str:
+        return os.path.join(self.root, "sysroot")
+
+    def sysroot(self, name: str) -> str:
+        return os.path.join(self.sysroots, name)
+
+    @property
+    def progress(self) -> str:
+        return os.path.join(self.root, "progress")
+
+    def progress_record(self, digest: str) -> str:
+        return os.path.join(self.progress, f"{digest}.json")
+
+    @property
     def kvm(self) -> str:
         return os.path.join(self.root, "kvm")
 
@@ -89,24 +110,10 @@ class CacheLayout:
         safe = "".join(c if c.isalnum() else "_" for c in f"{kernel_release}-{os.path.basename(qemu)}")
         return os.path.join(self.kvm, f"{safe}-{digest}")
 
-
-    @property
-    def symbols(self) -> str:
-        return os.path.join(self.root, "symbols")
-
-    def symbol_record(self, name: str) -> str:
-        """A cached symbol table, `name` a digest of what it was read from (`.json` added)."""
-        return os.path.join(self.symbols, f"{name}.json")
-
-    def progress_record(self, digest: str) -> str:
-        return os.path.join(self.root, "progress", f"{digest}.json")
-
     @property
     def ccache(self) -> str:
+        """ccache's own cache, unless CCACHE_DIR names another (`ccache`)."""
         return os.path.join(self.root, "ccache")
-
-    def sysroot(self, name: str) -> str:
-        return os.path.join(self.root, "sysroot", name)
 
 
 class EntryLayout:

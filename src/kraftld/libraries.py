@@ -23,6 +23,7 @@ from .elf import FileKind
 from .errors import ConfigError, InputError
 from .exports import CoreExports
 from .kraftfile import Component, Kraftfile
+from .presets import preset_options
 from .symbols import Member, Needed, read_file_symbols, resolve_needed
 
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
@@ -53,24 +54,6 @@ RAM_ROOT: Options = (
     ("CONFIG_LIBVFSCORE_AUTOMOUNT_CI", "y"),
     ("CONFIG_LIBVFSCORE_AUTOMOUNT_CI_RAMFS", "y"),
 )
-# lwIP as measured to work by hand (see the team's facts): the virtio-net driver on PCI, the
-# netdev's address from the command line or DHCP, lwIP's sockets over TCP/IPv4 in its own thread.
-# TODO(lead): the net engineer's `lwip` preset in config.py supersedes this list when it lands.
-NETWORK: Options = (
-    ("CONFIG_LIBUKNETDEV", "y"),
-    ("CONFIG_LIBUKNETDEV_EINFO_LIBPARAM", "y"),
-    ("CONFIG_LIBUKBUS_PCI", "y"),
-    ("CONFIG_LIBVIRTIO_PCI", "y"),
-    ("CONFIG_LIBVIRTIO_NET", "y"),
-    ("CONFIG_LWIP_UKNETDEV", "y"),
-    ("CONFIG_LWIP_TCP", "y"),
-    ("CONFIG_LWIP_THREADS", "y"),
-    ("CONFIG_LWIP_SOCKET", "y"),
-    ("CONFIG_LWIP_AUTOIFACE", "y"),
-    ("CONFIG_LWIP_IPV4", "y"),
-    ("CONFIG_LWIP_DHCP", "y"),
-)
-
 RULES: tuple[Rule, ...] = (
     Rule(
         "threads",
@@ -79,6 +62,14 @@ RULES: tuple[Rule, ...] = (
         (("CONFIG_LIBUKBOOT_MAINTHREAD", "y"),),
         "threads are created: pthreads come with lib-musl, and main() runs in a thread of its own so "
         "the scheduler can run others beside it",
+    ),
+    Rule(
+        "environment",
+        _names("getenv secure_getenv setenv unsetenv putenv clearenv environ __environ"),
+        (),
+        (("CONFIG_LIBPOSIX_ENVIRON", "y"), ("CONFIG_LIBPOSIX_ENVIRON_LIBPARAM", "y")),
+        "the environment is read: posix-environ holds it and takes variables from the boot parameter "
+        "env.vars, which kraftld-run --env sets",
     ),
     Rule(
         "files",
@@ -99,7 +90,7 @@ RULES: tuple[Rule, ...] = (
             "gethostbyname_r getnameinfo sendto recvfrom sendmsg recvmsg setsockopt getsockopt getpeername getsockname"
         ),
         ("musl", "lwip"),
-        NETWORK,
+        (),  # naming lwip brings its options (presets.py): drivers, stack, DHCP, epoll and eventfd
         "sockets are used: lwIP (with lib-musl's socket calls) gives TCP/IPv4 sockets, DHCP and the "
         "virtio-net driver, which kraftld-run's QEMU network offers",
     ),
@@ -337,7 +328,12 @@ def explain() -> str:
         lines.append(f"    when: {' '.join(sorted(rule.symbols))}")
         if rule.libraries:
             lines.append(f"    libraries: {', '.join('lib-' + name for name in rule.libraries)}")
-        lines.append(f"    options: {' '.join(f'{k}={v}' for k, v in rule.kconfig)}")
+        if rule.kconfig:
+            lines.append(f"    options: {' '.join(f'{k}={v}' for k, v in rule.kconfig)}")
+        for name in rule.libraries:
+            brought = preset_options(name)
+            if brought:
+                lines.append(f"    lib-{name} brings: {' '.join(f'{k}={v}' for k, v in brought)}")
     lines.append("")
     lines.append(
         "Never needing a library: "

@@ -233,7 +233,7 @@ def _cache_file(path: str, cache: str) -> str:
     # One entry per path, holding the identity of the file it was read from: a rebuilt object
     # replaces its entry instead of adding one at every build.
     digest = hashlib.sha256(os.fsencode(os.path.realpath(path))).hexdigest()[:24]
-    return CacheLayout(cache).symbol_record(digest)
+    return CacheLayout(cache).symbol_table(digest)
 
 
 def _cached(where: str | None, identity: str | None) -> tuple[Member, ...] | None:

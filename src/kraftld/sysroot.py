@@ -83,7 +83,8 @@ def find_toolchain(rustc: str, cargo: str | None, runner: ProcessRunner) -> Tool
     if not os.path.isdir(os.path.join(library, "std")):
         raise ToolchainError(
             f"the Rust toolchain at {rustc_sysroot} has no std sources ({library})",
-            "install them: `rustup component add rust-src --toolchain nightly`, or Debian's rust-web-src",
+            "install them (`rustup component add rust-src`), or use Debian's rustc-web with rust-web-src: "
+            "kraftld-sysroot --rustc /usr/bin/rustc",
         )
     vendor = os.path.join(library, "vendor")
     return Toolchain(rustc, cargo, version, host, rustc_sysroot, vendor if os.path.isdir(vendor) else None)
