@@ -49,9 +49,10 @@ def project(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pat
 
 def cargo(project: tuple[Path, dict[str, str], list[str], str], *args: str) -> subprocess.CompletedProcess[str]:
     folder, environ, command, _ = project
-    return subprocess.run(
-        [*command, *args, "--offline"], cwd=folder, env=environ, capture_output=True, text=True, timeout=3000
-    )
+    words = list(args)
+    # --offline is cargo's: before a `--`, after which the words are the test binaries'.
+    words.insert(words.index("--") if "--" in words else len(words), "--offline")
+    return subprocess.run([*command, *words], cwd=folder, env=environ, capture_output=True, text=True, timeout=3000)
 
 
 def test_std_program_end_to_end(tools: Tools, project: tuple[Path, dict[str, str], list[str], str]) -> None:
