@@ -1,4 +1,4 @@
-"""How Unikraft's build compiles: kraftld's launcher (run for real with sh) and the ccache/distcc choice."""
+"""How Unikraft's build compiles: kraftld's launcher (run for real with bash) and the ccache/distcc choice."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def run_launcher(
         "SOURCE": source,  # the source's name as the compiler is given it
         "STATUS": str(status),
     }
-    completed = subprocess.run(["sh", str(launcher), str(build), "fakegcc", *args], env=env, cwd="/")
+    completed = subprocess.run(["bash", str(launcher), str(build), "fakegcc", *args], env=env, cwd="/")
     return completed.returncode, record.read_text().splitlines()
 
 
@@ -138,7 +138,7 @@ def test_compiler_choice(
 ) -> None:
     setup = compiler_setup({**tools, **environ}, "/c")
     words = setup.cc_variable("/c/builds/k/cc-launcher.sh", "/c/builds/k/build").split(" ")
-    assert words[:3] == ["CC=sh", "/c/builds/k/cc-launcher.sh", "/c/builds/k/build"]
+    assert words[:3] == ["CC=bash", "/c/builds/k/cc-launcher.sh", "/c/builds/k/build"]
     assert [os.path.basename(w) for w in words[3:]] == cc_words
     assert {k: os.path.basename(v) if k == "CCACHE_PREFIX" else v for k, v in setup.environ} == added
 

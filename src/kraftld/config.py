@@ -44,6 +44,9 @@ KRAFTLD_DEFAULT_KCONFIG = (
     # relink. -g2 keeps what gdb uses (lines, locals, types, backtraces). A Kraftfile's own
     # CONFIG_DEBUG_SYMBOLS_* wins (kconfig_choice drops this pick).
     ("CONFIG_DEBUG_SYMBOLS_LVL2", "y"),
+    # No build date in the image (libuklibid's metadata): a configuration built again, after
+    # the cache bound removed it or from ccache, gives the same bytes as the first time.
+    ("CONFIG_LIBUKLIBID_INFO_COMPILEDATE", "n"),
 )
 
 
