@@ -52,6 +52,13 @@ def test_kraftkit_612_lines_dry_run(
         "-Wl,--wrap=getrandom",
         "-Wl,--wrap=syscall",
         "-Wl,--wrap=clock_nanosleep",
+        "-Wl,--wrap=uk_syscall_r_open",
+        "-Wl,--wrap=uk_syscall_r_openat",
+        "-Wl,--wrap=readdir",
+        "-Wl,--wrap=readdir64",
+        "-Wl,--wrap=readdir_r",
+        "-Wl,--wrap=readdir64_r",
+        "-Wl,--wrap=linkat",
     ]
     assert flags[: len(wraps)] == wraps
     assert [f for f in flags if "/inputs/" not in f][len(wraps) : -1] == [

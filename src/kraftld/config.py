@@ -47,6 +47,13 @@ KRAFTLD_DEFAULT_KCONFIG = (
     # No build date in the image (libuklibid's metadata): a configuration built again, after
     # the cache bound removed it or from ccache, gives the same bytes as the first time.
     ("CONFIG_LIBUKLIBID_INFO_COMPILEDATE", "n"),
+    # 4 MiB stacks for Unikraft's own threads, main() among them (2^10 pages; Unikraft's default is
+    # 2^4, 64 KiB). C and Lua expect a main stack of megabytes (Linux gives 8 MiB): Lua's cstack
+    # and locals tests overflowed 64 KiB and pass with 4 MiB. Threads a program creates
+    # (pthread_create, Rust's std::thread) get the stack musl maps for them at the size asked
+    # (Rust: 2 MiB, RUST_MIN_STACK, Builder::stack_size), not this one. Each Unikraft thread (idle,
+    # main, lwIP's) takes its stack from the heap: 3 of them cost 12 MiB of a 128 MiB guest.
+    ("CONFIG_STACK_SIZE_PAGE_ORDER", "10"),
 )
 
 

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from .commands import ProcessRunner
 
 SOURCE_NAME = "kraftld_runtime.c"
+# The files SOURCE_NAME includes, one concern each: the object's digest covers them all.
+INCLUDED_SOURCES = ("kraftld_malloc.c", "kraftld_files.c")
 
 # Freestanding kernel code: no red zone (interrupts share the stack), no SSE registers, no
 # position independence (Unikraft links at a fixed address), no stack protector runtime.
@@ -39,7 +41,22 @@ COMPILE_FLAGS = (
 )
 
 # The symbols the runtime object stands in front of (see kraftld_runtime.c).
-WRAPPED_SYMBOLS = ("exit", "_exit", "_Exit", "getrandom", "syscall", "clock_nanosleep")
+WRAPPED_SYMBOLS = (
+    "exit",
+    "_exit",
+    "_Exit",
+    "getrandom",
+    "syscall",
+    "clock_nanosleep",
+    # kraftld_files.c: the syscall shim's open functions lib-musl calls, vfscore's readdir, linkat
+    "uk_syscall_r_open",
+    "uk_syscall_r_openat",
+    "readdir",
+    "readdir64",
+    "readdir_r",
+    "readdir64_r",
+    "linkat",
+)
 
 
 @dataclass(frozen=True)
@@ -70,8 +87,12 @@ def params_source() -> str:
 
 def plan_runtime(cache: str, compiler: str = "gcc") -> RuntimeObject:
     source = source_path()
-    with open(source, "rb") as handle:
-        digest = hashlib.sha256(handle.read() + "\0".join((compiler, *COMPILE_FLAGS)).encode()).hexdigest()[:16]
+    hasher = hashlib.sha256()
+    for name in (SOURCE_NAME, *INCLUDED_SOURCES):
+        with open(source_path(name), "rb") as handle:
+            hasher.update(handle.read())
+    hasher.update("\0".join((compiler, *COMPILE_FLAGS)).encode())
+    digest = hasher.hexdigest()[:16]
     object_path = CacheLayout(cache).runtime_object(digest)
     command = Command((compiler, *COMPILE_FLAGS, "-o", object_path + ".tmp", source))
     return RuntimeObject(source, object_path, command)

@@ -1,7 +1,9 @@
 /*
  * kraftld's runtime object: what a program needs from a unikernel that Unikraft does not give it.
  * kraftld links it last, with `--wrap` for exit, _exit, _Exit, getrandom, syscall and
- * clock_nanosleep.
+ * clock_nanosleep here, and for the names kraftld_files.c stands in front of (runtime.py lists
+ * them all). Two concerns live in files of their own, included at the end: small allocations
+ * (kraftld_malloc.c) and files as on Linux (kraftld_files.c).
  *
  * Exit status. Unikraft calls main() and then halts, dropping its return value, and with
  * lib-musl exit(n) never reaches a halt at all (the exiting thread is killed and the guest
@@ -512,3 +514,9 @@ __attribute__((weak)) int posix_spawnp(int *pid, const char *file, const void *f
 	(void)envp;
 	return KRAFTLD_ENOSYS;
 }
+
+/* Small allocations (kraftld_malloc.c). */
+#include "kraftld_malloc.c"
+
+/* Files as on Linux (kraftld_files.c). */
+#include "kraftld_files.c"
