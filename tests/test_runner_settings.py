@@ -221,3 +221,29 @@ def test_device_arguments() -> None:
 def test_parameters_come_before_the_separator_quoted() -> None:
     line = kernel_command_line(["x"], [0, 0, 0, 0], ["env.vars=A=it's", "vfs.fstab=fs0:/d:9pfs:0x0::mkmp"])
     assert line.endswith(" \"env.vars=A=it's\" 'vfs.fstab=fs0:/d:9pfs:0x0::mkmp' -- 'x'")
+
+
+@pytest.mark.parametrize(
+    ("given", "refused"),
+    [
+        ("128M", False),
+        ("3583M", False),
+        ("3583", False),
+        ("3G", False),
+        ("3584M", True),
+        ("4G", True),
+        ("3670017K", True),
+        ("1T", True),
+    ],
+)
+def test_memory_above_what_the_guest_uses_is_refused(given: str, refused: bool) -> None:
+    if refused:
+        with pytest.raises(RunError, match=re.escape(f"guest memory {given} is more than the guest can use (3583M)")):
+            parse_run_args(["--memory", given, "img"], {})
+    else:
+        settings = parse_run_args(["--memory", given, "img"], {})
+        assert isinstance(settings, RunSettings) and settings.memory == given
+    # KRAFTLD_MEMORY is held to the same bound
+    if refused:
+        with pytest.raises(RunError, match="more than the guest can use"):
+            parse_run_args(["img"], {"KRAFTLD_MEMORY": given})

@@ -1,0 +1,127 @@
+"""What C programs expect of memory, stacks and files, on the kit's Unikraft with lib-musl: the probe
+(tests/programs/probe.c) linked by kraftld, booted by kraftld-run at the runner's default memory.
+
+Needs KRAFTLD_TEST_SOURCES (the offline mirror with lib-musl and archives/musl-1.2.3.tar.gz).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from realboot import PROGRAMS, Tools
+
+KRAFTFILE = """spec: v0.6
+name: probe
+unikraft:
+  version: stable
+  kconfig:
+    CONFIG_LIBVFSCORE: y
+    CONFIG_LIBRAMFS: y
+    CONFIG_LIBVFSCORE_AUTOMOUNT_CI: y
+    CONFIG_LIBVFSCORE_AUTOMOUNT_CI_RAMFS: y
+    CONFIG_LIBUKBOOT_MAINTHREAD: y
+libraries:
+  musl:
+    version: stable
+targets:
+  - qemu/x86_64
+"""
+
+
+@pytest.fixture(scope="module")
+def probe(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> tuple[Tools, Path]:
+    sources = os.environ.get("KRAFTLD_TEST_SOURCES")
+    if not sources:
+        pytest.skip("set KRAFTLD_TEST_SOURCES to an offline mirror with lib-musl and archives/musl-1.2.3.tar.gz")
+    folder = tmp_path_factory.mktemp("probe")
+    (folder / "Kraftfile").write_text(KRAFTFILE)
+    obj = tools.compile_c(PROGRAMS / "probe.c", folder / "probe.o", "-D_GNU_SOURCE")
+    environ = {k: v for k, v in tools.environ.items() if k != "KRAFTLD_UNIKRAFT"}
+    environ["KRAFTLD_SOURCES"] = sources
+    musl_tools = Tools(environ, tools.work, tools.bin)
+    musl_tools.kraftld([str(obj), "-o", str(folder / "probe")], cwd=folder)
+    return musl_tools, folder / "probe"
+
+
+def boot(probe: tuple[Tools, Path], *args: str, memory: str = "") -> tuple[int, list[str]]:
+    """The probe's status and lines; `memory` for --memory, or the runner's default."""
+    tools, image = probe
+    options = ["--memory", memory] if memory else []
+    result = subprocess.run(
+        [sys.executable, "-m", "kraftld.run", *options, str(image), *args],
+        env=tools.environ,
+        capture_output=True,
+        timeout=300,
+    )
+    return result.returncode, result.stdout.decode(errors="replace").splitlines()
+
+
+def fill(probe: tuple[Tools, Path], size: int, memory: str = "") -> int:
+    status, lines = boot(probe, "fill", str(size), memory=memory)
+    assert status == 0, lines
+    found = [re.match(r"fill: (\d+) allocations", line) for line in lines]
+    return next(int(m.group(1)) for m in found if m)
+
+
+def test_200000_small_allocations_fit_the_default_guest(probe: tuple[Tools, Path]) -> None:
+    # Unikraft's page allocator alone held 27,077 allocations of 16 bytes in 128 MiB.
+    status, lines = boot(probe, "small", "200000", "16")
+    assert lines[-2:] == [
+        "round 0: 200000 of 200000 allocations of 16 bytes",
+        "round 1: 200000 of 200000 allocations of 16 bytes",
+    ]
+    assert status == 0
+
+
+def test_a_small_allocation_costs_no_more_than_on_the_host(probe: tuple[Tools, Path]) -> None:
+    # Blocks of a little less than 1 MiB measure what the guest's heap holds; 16-byte objects
+    # must fill it at most at glibc's cost (32 bytes for malloc(16)).
+    heap = fill(probe, 1048512) * 1048512
+    small = fill(probe, 16)
+    assert small * 32 >= heap, (small, heap)
+
+
+def test_the_malloc_family_keeps_its_promises(probe: tuple[Tools, Path]) -> None:
+    status, lines = boot(probe, "api")
+    assert (status, lines[-1:]) == (0, ["api: 0 failures"]), lines
+
+
+def test_thread_stack_size_is_honoured(probe: tuple[Tools, Path]) -> None:
+    status, lines = boot(probe, "thread", "8")
+    assert status == 0, lines
+    sizes = [int(m.group(1)) for m in (re.match(r"thread stack: (\d+) KiB", line) for line in lines) if m]
+    assert sizes and sizes[0] >= 9 * 1024
+    assert lines[-1] == "thread recursed through 8 MiB"
+
+
+def test_main_has_megabytes_of_stack(probe: tuple[Tools, Path]) -> None:
+    # kraftld's default: 4 MiB for Unikraft's threads, main among them (Unikraft's own: 64 KiB)
+    status, lines = boot(probe, "main", "3")
+    assert (status, lines[-1:]) == (0, ["main recursed through 3 MiB"]), lines
+
+
+def test_files_behave_as_on_linux(probe: tuple[Tools, Path]) -> None:
+    status, lines = boot(probe, "files")
+    assert status == 0, lines
+    assert lines[-7:] == [
+        'open(""): No such file or directory',
+        'openat(""): No such file or directory',
+        "link: Operation not permitted",  # ramfs has no hard links, as EPERM says on Linux
+        "linkat: Operation not permitted",
+        "link to a missing file: No such file or directory",
+        "removed 20 of 20 while reading",
+        "rmdir: ok",
+    ]
+
+
+def test_the_largest_memory_kraftld_run_accepts_is_used(probe: tuple[Tools, Path]) -> None:
+    # 3583M is the runner's bound (settings.MAX_MEMORY_MIB): all of it reaches the heap. QEMU
+    # reserves the guest's memory without touching it; the probe writes one word per MiB.
+    blocks = fill(probe, 1048512, memory="3583M")
+    assert blocks * 1048512 > 3400 * 2**20, blocks
