@@ -14,6 +14,25 @@ from pathlib import Path
 PROGRAMS = Path(__file__).parent / "programs"
 TARGET = "x86_64-unikraft-linux-musl"
 
+# lib-musl, a RAM root and main in a thread: the Kraftfile of the C and Rust probes of memory,
+# stacks and files (one Unikraft build for both).
+PROBE_KRAFTFILE = """spec: v0.6
+name: probe
+unikraft:
+  version: stable
+  kconfig:
+    CONFIG_LIBVFSCORE: y
+    CONFIG_LIBRAMFS: y
+    CONFIG_LIBVFSCORE_AUTOMOUNT_CI: y
+    CONFIG_LIBVFSCORE_AUTOMOUNT_CI_RAMFS: y
+    CONFIG_LIBUKBOOT_MAINTHREAD: y
+libraries:
+  musl:
+    version: stable
+targets:
+  - qemu/x86_64
+"""
+
 
 @dataclass(frozen=True)
 class Tools:

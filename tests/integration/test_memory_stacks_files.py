@@ -14,24 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from realboot import PROGRAMS, Tools
-
-KRAFTFILE = """spec: v0.6
-name: probe
-unikraft:
-  version: stable
-  kconfig:
-    CONFIG_LIBVFSCORE: y
-    CONFIG_LIBRAMFS: y
-    CONFIG_LIBVFSCORE_AUTOMOUNT_CI: y
-    CONFIG_LIBVFSCORE_AUTOMOUNT_CI_RAMFS: y
-    CONFIG_LIBUKBOOT_MAINTHREAD: y
-libraries:
-  musl:
-    version: stable
-targets:
-  - qemu/x86_64
-"""
+from realboot import PROBE_KRAFTFILE, PROGRAMS, Tools
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +23,7 @@ def probe(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> tuple[Tools
     if not sources:
         pytest.skip("set KRAFTLD_TEST_SOURCES to an offline mirror with lib-musl and archives/musl-1.2.3.tar.gz")
     folder = tmp_path_factory.mktemp("probe")
-    (folder / "Kraftfile").write_text(KRAFTFILE)
+    (folder / "Kraftfile").write_text(PROBE_KRAFTFILE)
     obj = tools.compile_c(PROGRAMS / "probe.c", folder / "probe.o", "-D_GNU_SOURCE")
     environ = {k: v for k, v in tools.environ.items() if k != "KRAFTLD_UNIKRAFT"}
     environ["KRAFTLD_SOURCES"] = sources

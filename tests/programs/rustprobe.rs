@@ -1,0 +1,36 @@
+//! What Rust programs expect of memory, stacks and files, one fact per line.
+use std::collections::BTreeMap;
+
+fn depth(kib: usize) -> u8 {
+    let frame = std::hint::black_box([kib as u8; 1024]);
+    if kib > 1 { depth(kib - 1).wrapping_add(frame[1023]) } else { frame[0] }
+}
+
+fn main() {
+    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
+    let boxes: Vec<Box<u64>> = (0..n as u64).map(Box::new).collect();
+    let vecs: Vec<Vec<u32>> = (0..n).map(|i| vec![i as u32; 1 + i % 7]).collect();
+    let strings: Vec<String> = (0..n).map(|i| format!("s{i}")).collect();
+    let map: BTreeMap<usize, usize> = (0..n).map(|i| (i, i * 2)).collect();
+    println!(
+        "small allocations: {} boxes, {} vecs, {} strings, {} map entries",
+        boxes.iter().filter(|b| ***b < n as u64).count(),
+        vecs.iter().filter(|v| v[0] as usize % 7 == v.len() - 1 || true).count(),
+        strings.len(),
+        map.len()
+    );
+    drop((boxes, vecs, strings, map));
+    let default = std::thread::spawn(|| depth(1536)).join().is_ok();
+    println!("default thread recursed through 1.5 MiB: {default}");
+    let big = std::thread::Builder::new().stack_size(9 << 20).spawn(|| depth(8 << 10)).unwrap().join().is_ok();
+    println!("9 MiB thread recursed through 8 MiB: {big}");
+    std::fs::create_dir_all("/tree/sub").unwrap();
+    for i in 0..30 {
+        std::fs::write(format!("/tree/f{i}"), b"x").unwrap();
+        std::fs::write(format!("/tree/sub/g{i}"), b"y").unwrap();
+    }
+    println!("remove_dir_all: {:?}", std::fs::remove_dir_all("/tree").map_err(|e| e.to_string()));
+    println!("open(\"\"): {:?}", std::fs::File::open("").map_err(|e| e.kind()).err());
+    std::fs::write("/a", b"a").unwrap();
+    println!("hard_link: {:?}", std::fs::hard_link("/a", "/b").map_err(|e| e.raw_os_error()).err());
+}
