@@ -108,3 +108,17 @@ def test_the_largest_memory_kraftld_run_accepts_is_used(probe: tuple[Tools, Path
     # reserves the guest's memory without touching it; the probe writes one word per MiB.
     blocks = fill(probe, 1048512, memory="3583M")
     assert blocks * 1048512 > 3400 * 2**20, blocks
+
+
+def test_more_memory_than_the_image_uses_is_refused_with_the_reason(probe: tuple[Tools, Path]) -> None:
+    tools, image = probe
+    result = subprocess.run(
+        [sys.executable, "-m", "kraftld.run", "--memory", "4G", str(image), "api"],
+        env=tools.environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 125
+    assert result.stderr.startswith("kraftld-run: error: guest memory 4G is more than this image can use (3583M)\n")
+    assert "CONFIG_LIBUKVMEM" in result.stderr

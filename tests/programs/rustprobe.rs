@@ -1,9 +1,17 @@
 //! What Rust programs expect of memory, stacks and files, one fact per line.
 use std::collections::BTreeMap;
 
-fn depth(kib: usize) -> u8 {
-    let frame = std::hint::black_box([kib as u8; 1024]);
-    if kib > 1 { depth(kib - 1).wrapping_add(frame[1023]) } else { frame[0] }
+/// Recurses until `bytes` of stack are in use below `top` (measured, whatever the frames' size in
+/// a debug build), and returns how deep that was.
+fn depth(top: usize, bytes: usize) -> usize {
+    let frame = std::hint::black_box([0u8; 512]);
+    let here = frame.as_ptr() as usize;
+    if top - here >= bytes { 1 } else { 1 + std::hint::black_box(depth(top, bytes)) }
+}
+
+fn recurse(bytes: usize) -> bool {
+    let top = 0u8;
+    depth(std::hint::black_box(&top as *const u8 as usize), bytes) > 0
 }
 
 fn main() {
@@ -20,9 +28,9 @@ fn main() {
         map.len()
     );
     drop((boxes, vecs, strings, map));
-    let default = std::thread::spawn(|| depth(1536)).join().is_ok();
+    let default = std::thread::spawn(|| recurse(3 << 19)).join().unwrap();
     println!("default thread recursed through 1.5 MiB: {default}");
-    let big = std::thread::Builder::new().stack_size(9 << 20).spawn(|| depth(8 << 10)).unwrap().join().is_ok();
+    let big = std::thread::Builder::new().stack_size(9 << 20).spawn(|| recurse(8 << 20)).unwrap().join().unwrap();
     println!("9 MiB thread recursed through 8 MiB: {big}");
     std::fs::create_dir_all("/tree/sub").unwrap();
     for i in 0..30 {

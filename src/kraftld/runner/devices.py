@@ -19,12 +19,19 @@ from dataclasses import dataclass
 from ..errors import RunError
 from .image import ImageFacts
 from .qemu import Forward, Network, Share
-from .settings import RunSettings
+from .settings import RunSettings, memory_mib
 
 # QEMU's user network: the guest's address, the host seen from the guest (gateway and DNS).
 GUEST_ADDRESS = "10.0.2.15/24"
 HOST_ADDRESS = "10.0.2.2"
 MS_RDONLY = 0x1  # vfscore's mount flag: writes fail with EROFS in the guest
+
+# The largest guest memory an image without paging uses: Unikraft's boot page tables map the first
+# 4 GiB only, and from 3.5 GiB on QEMU's pc machine moves all RAM above 3 GiB past 4 GiB. Measured
+# (the heap a program gets): 3583M → 3558 MiB; 3584M, 4G, 8G → 3047 MiB. With paging
+# (CONFIG_LIBUKVMEM, which brings ukfalloc) 8G → 8167 MiB. See the README's "Memory".
+MAX_MEMORY_MIB_WITHOUT_PAGING = 3583
+PAGING_LIBRARY = "libukfalloc"
 
 ENV_OPTIONS = "CONFIG_LIBPOSIX_ENVIRON: y and CONFIG_LIBPOSIX_ENVIRON_LIBPARAM: y"
 VOLUME_OPTIONS = (
@@ -48,6 +55,17 @@ class GuestSetup:
     notes: tuple[str, ...]  # what -v reports: what is published where, which folders are shared
 
 
+def _check_memory(settings: RunSettings, facts: ImageFacts | None) -> None:
+    if facts is None or facts.has(PAGING_LIBRARY) or memory_mib(settings.memory) <= MAX_MEMORY_MIB_WITHOUT_PAGING:
+        return
+    raise RunError(
+        f"guest memory {settings.memory} is more than this image can use ({MAX_MEMORY_MIB_WITHOUT_PAGING}M)",
+        "without paging Unikraft maps the first 4 GiB only (plat/kvm/x86/pagetable64.S), and from 3.5 GiB on "
+        f"QEMU moves all RAM above 3 GiB past 4 GiB: ask for {MAX_MEMORY_MIB_WITHOUT_PAGING}M or less, or turn "
+        "paging on in the Kraftfile (CONFIG_LIBUKVMEM: y)",
+    )
+
+
 def guest_setup(settings: RunSettings, facts: ImageFacts | None) -> GuestSetup:
     """The parameters and devices for `settings`; RunError if the image lacks what they need.
 
@@ -55,6 +73,7 @@ def guest_setup(settings: RunSettings, facts: ImageFacts | None) -> GuestSetup:
     """
     params: list[str] = []
     notes: list[str] = []
+    _check_memory(settings, facts)
     if settings.env:
         _require_param(facts, "env.vars", len(settings.env), "--env", ENV_OPTIONS)
         params += [f"env.vars={name}={value}" for name, value in settings.env]

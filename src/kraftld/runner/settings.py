@@ -23,9 +23,6 @@ from ..errors import RunError
 from ..logs import LEVELS
 
 DEFAULT_GDB_PORT = 1234
-# The largest guest memory Unikraft uses (measured: 3583M gives the program 3558 MiB, 3584M and
-# 8G give it 3047 MiB; see the README's "Memory").
-MAX_MEMORY_MIB = 3583
 _SIZE = re.compile(r"^[0-9]+[KMGT]?$", re.IGNORECASE)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PARAM_NAME = re.compile(r"^[A-Za-z0-9_]+\.[A-Za-z0-9_]+$")
@@ -129,12 +126,6 @@ def parse_run_args(argv: Sequence[str], environ: Mapping[str, str]) -> Request:
     memory = _last(values["memory"]) or environ.get("KRAFTLD_MEMORY") or "128M"
     if not _SIZE.match(memory):
         raise RunError(f"guest memory {memory!r} is not a size", "write it like 128M or 1G")
-    if _mebibytes(memory) > MAX_MEMORY_MIB:
-        raise RunError(
-            f"guest memory {memory} is more than the guest can use ({MAX_MEMORY_MIB}M)",
-            "Unikraft's boot page tables map the first 4 GiB only (plat/kvm/x86/pagetable64.S), and from "
-            "3.5 GiB on QEMU moves all RAM above 3 GiB past 4 GiB: ask for 3583M or less",
-        )
     timeout_text = _last(values["timeout"])
     timeout = _timeout(environ.get("KRAFTLD_RUN_TIMEOUT", "") if timeout_text is None else timeout_text)
     net = _last(values["net"]) or "user"
@@ -164,7 +155,7 @@ def parse_run_args(argv: Sequence[str], environ: Mapping[str, str]) -> Request:
     )
 
 
-def _mebibytes(size: str) -> float:
+def memory_mib(size: str) -> float:
     """QEMU's reading of -m: a number of MiB, or with a K/M/G/T suffix."""
     scale = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}.get(size[-1].upper())
     return int(size[:-1]) * scale if scale else int(size)
