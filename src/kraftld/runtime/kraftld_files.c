@@ -28,6 +28,7 @@
 
 #define KF_ENOENT 2
 #define KF_ENOMEM 12
+#define KF_ENOSYS 38
 #define KF_AT_FDCWD (-100)
 #define KF_AT_SYMLINK_FOLLOW 0x400
 #define KF_SEEK_CUR 1
@@ -50,14 +51,14 @@ long __wrap_uk_syscall_r_open(long path, long flags, long mode)
 {
 	if (path && *(const char *)path == '\0')
 		return -KF_ENOENT;
-	return __real_uk_syscall_r_open(path, flags, mode);
+	return __real_uk_syscall_r_open ? __real_uk_syscall_r_open(path, flags, mode) : -KF_ENOSYS;
 }
 
 long __wrap_uk_syscall_r_openat(long dirfd, long path, long flags, long mode)
 {
 	if (path && *(const char *)path == '\0')
 		return -KF_ENOENT;
-	return __real_uk_syscall_r_openat(dirfd, path, flags, mode);
+	return __real_uk_syscall_r_openat ? __real_uk_syscall_r_openat(dirfd, path, flags, mode) : -KF_ENOSYS;
 }
 
 /* vfscore's struct dirent64, and struct dirent: the same on x86-64 (musl's layout). */
@@ -130,6 +131,8 @@ static int kf_readdir(void *dir, struct kf_dirent *entry, struct kf_dirent **res
 	long fd, offset;
 	int error;
 
+	if (!__real_readdir64_r)
+		return KF_ENOSYS; /* no vfscore: nothing to read */
 	if (!uk_syscall_r_lseek || !dirfd || !realloc || !free || (fd = dirfd(dir)) < 0 ||
 	    (offset = uk_syscall_r_lseek(fd, 0, KF_SEEK_CUR)) < 0)
 		return __real_readdir64_r(dir, entry, result);
@@ -203,7 +206,12 @@ int __wrap_linkat(int olddirfd, const char *oldpath, int newdirfd, const char *n
 		       (newpath[0] != '/' && newdirfd != KF_AT_FDCWD);
 
 	/* link() follows no symbolic link at oldpath, as linkat without AT_SYMLINK_FOLLOW. */
-	if (relative || (flags & ~KF_AT_SYMLINK_FOLLOW) || !link)
-		return __real_linkat(olddirfd, oldpath, newdirfd, newpath, flags);
+	if (relative || (flags & ~KF_AT_SYMLINK_FOLLOW) || !link) {
+		if (__real_linkat)
+			return __real_linkat(olddirfd, oldpath, newdirfd, newpath, flags);
+		if (__errno_location)
+			*__errno_location() = KF_ENOSYS;
+		return -1;
+	}
 	return link(oldpath, newpath);
 }
