@@ -59,6 +59,7 @@ def test_kraftkit_612_lines_dry_run(
         "-Wl,--wrap=readdir_r",
         "-Wl,--wrap=readdir64_r",
         "-Wl,--wrap=linkat",
+        "-Wl,--wrap=pthread_create",
     ]
     assert flags[: len(wraps)] == wraps
     assert [f for f in flags if "/inputs/" not in f][len(wraps) : -1] == [

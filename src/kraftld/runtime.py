@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 SOURCE_NAME = "kraftld_runtime.c"
 # The files SOURCE_NAME includes, one concern each: the object's digest covers them all.
-INCLUDED_SOURCES = ("kraftld_malloc.c", "kraftld_files.c")
+INCLUDED_SOURCES = ("kraftld_malloc.c", "kraftld_files.c", "kraftld_stacks.c")
 
 # Freestanding kernel code: no red zone (interrupts share the stack), no SSE registers, no
 # position independence (Unikraft links at a fixed address), no stack protector runtime.
@@ -56,6 +56,8 @@ WRAPPED_SYMBOLS = (
     "readdir_r",
     "readdir64_r",
     "linkat",
+    # kraftld_stacks.c
+    "pthread_create",
 )
 
 

@@ -122,3 +122,14 @@ def test_more_memory_than_the_image_uses_is_refused_with_the_reason(probe: tuple
     assert result.returncode == 125
     assert result.stderr.startswith("kraftld-run: error: guest memory 4G is more than this image can use (3583M)\n")
     assert "CONFIG_LIBUKVMEM" in result.stderr
+
+
+def test_a_thread_stack_overflow_is_reported_as_one(probe: tuple[Tools, Path]) -> None:
+    # 80 KiB of frames in a 64 KiB stack: no guard page here, the runtime's mark catches it at the
+    # thread's end (before pthread_join frees the stack the overflow wrote below).
+    status, lines = boot(probe, "overflow", "80")
+    assert status == 134
+    assert any(line.startswith("kraftld: a thread overflowed its stack of 6") for line in lines), lines
+    assert not any("recursed" in line for line in lines)
+    status, lines = boot(probe, "overflow", "32")  # within its stack: no report
+    assert (status, lines[-1:]) == (0, ["thread recursed through 32 KiB in 64 KiB"])

@@ -178,6 +178,23 @@ static int thread(long mib)
 	return 0;
 }
 
+/* `overflow KIB`: a thread given 64 KiB of stack recurses through KIB KiB. */
+static int overflow(long kib)
+{
+	pthread_attr_t attr;
+	pthread_t id;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 64 << 10);
+	if (pthread_create(&id, &attr, deep, (void *)kib) != 0) {
+		printf("pthread_create failed\n");
+		return 1;
+	}
+	pthread_join(id, NULL);
+	printf("thread recursed through %ld KiB in 64 KiB\n", kib);
+	return 0;
+}
+
 /* `main MIB`: the main thread recurses through MIB MiB of frames. */
 static int main_stack(long mib)
 {
@@ -239,10 +256,12 @@ int main(int argc, char *argv[])
 		return api();
 	if (strcmp(what, "thread") == 0 && argc > 2)
 		return thread(atol(argv[2]));
+	if (strcmp(what, "overflow") == 0 && argc > 2)
+		return overflow(atol(argv[2]));
 	if (strcmp(what, "main") == 0 && argc > 2)
 		return main_stack(atol(argv[2]));
 	if (strcmp(what, "files") == 0)
 		return files();
-	printf("usage: probe small COUNT SIZE | fill SIZE | api | thread MIB | main MIB | files\n");
+	printf("usage: probe small COUNT SIZE | fill SIZE | api | thread MIB | overflow KIB | main MIB | files\n");
 	return 2;
 }

@@ -3,7 +3,8 @@
  * kraftld links it last, with `--wrap` for exit, _exit, _Exit, getrandom, syscall and
  * clock_nanosleep here, and for the names kraftld_files.c stands in front of (runtime.py lists
  * them all). Two concerns live in files of their own, included at the end: small allocations
- * (kraftld_malloc.c) and files as on Linux (kraftld_files.c).
+ * (kraftld_malloc.c), files as on Linux (kraftld_files.c) and threads' stack overflows
+ * (kraftld_stacks.c).
  *
  * Exit status. Unikraft calls main() and then halts, dropping its return value, and with
  * lib-musl exit(n) never reaches a halt at all (the exiting thread is killed and the guest
@@ -514,6 +515,9 @@ __attribute__((weak)) int posix_spawnp(int *pid, const char *file, const void *f
 	(void)envp;
 	return KRAFTLD_ENOSYS;
 }
+
+/* Stack overflows of threads reported as such (kraftld_stacks.c). */
+#include "kraftld_stacks.c"
 
 /* Small allocations (kraftld_malloc.c). */
 #include "kraftld_malloc.c"
