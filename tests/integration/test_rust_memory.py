@@ -66,3 +66,14 @@ def test_rust_small_allocations_stacks_and_files(tools: Tools, tmp_path: Path) -
         "hard_link: Some(Some(1))",  # EPERM: ramfs has no hard links
     ]
     assert (tmp_path / "target" / TARGET / "debug" / "rustprobe").is_file()
+    overflow = subprocess.run(
+        [*no_network_prefix(), cargo, "run", "--offline", "-q", "--", "overflow"],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert overflow.returncode == 134, overflow.stdout + overflow.stderr[-2000:]
+    assert "kraftld: a thread overflowed its stack of 2050 KiB" in overflow.stdout
+    assert "joined" not in overflow.stdout

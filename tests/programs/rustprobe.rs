@@ -15,6 +15,12 @@ fn recurse(bytes: usize) -> bool {
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("overflow") {
+        // 3 MiB of frames in std's default 2 MiB: the runtime reports it when the thread ends
+        let joined = std::thread::spawn(|| recurse(3 << 20)).join();
+        println!("an overflowing thread was joined: {}", joined.is_ok());
+        return;
+    }
     let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let boxes: Vec<Box<u64>> = (0..n as u64).map(Box::new).collect();
     let vecs: Vec<Vec<u32>> = (0..n).map(|i| vec![i as u32; 1 + i % 7]).collect();
