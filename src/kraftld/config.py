@@ -49,10 +49,10 @@ KRAFTLD_DEFAULT_KCONFIG = (
     ("CONFIG_LIBUKLIBID_INFO_COMPILEDATE", "n"),
     # 4 MiB stacks for Unikraft's own threads, main() among them (2^10 pages; Unikraft's default is
     # 2^4, 64 KiB). C and Lua expect a main stack of megabytes (Linux gives 8 MiB): Lua's cstack
-    # and locals tests overflowed 64 KiB and pass with 4 MiB. Threads a program creates
+    # and locals tests overflowed 64 KiB and passed with 4 MiB (issue 16). Threads a program creates
     # (pthread_create, Rust's std::thread) get the stack musl maps for them at the size asked
     # (Rust: 2 MiB, RUST_MIN_STACK, Builder::stack_size), not this one. Each Unikraft thread (idle,
-    # main, lwIP's) takes its stack from the heap: 3 of them cost 12 MiB of a 128 MiB guest.
+    # main, lwIP's) takes its stack from the heap; 103 MiB of a 128 MiB guest stay for the program.
     ("CONFIG_STACK_SIZE_PAGE_ORDER", "10"),
 )
 
