@@ -418,12 +418,13 @@ def _no_processes(command: Command, **_: object) -> Completed:
 
 
 def _definitions(runtime_object: str | None, cache: str | None) -> frozenset[str]:
-    from .runtime import WRAPPED_SYMBOLS
+    from .runtime import ANSWERED_SYMBOLS
 
     members: tuple[Member, ...] = ()
     if runtime_object is not None and os.path.isfile(runtime_object):
         with contextlib.suppress(InputError):  # only a test's stand-in for gcc writes no object
             members = read_file_symbols(runtime_object, "kraftld runtime", False, cache, runner=_no_processes).members
     defined = {name for member in members for name in member.defines}
-    # --wrap=NAME sends the inputs' references to NAME to the runtime's __wrap_NAME.
-    return frozenset(defined | set(WRAPPED_SYMBOLS))
+    # --wrap=NAME sends the inputs' references to NAME to the runtime's __wrap_NAME; only the names
+    # it answers itself count as its own (the others still need their library).
+    return frozenset(defined | set(ANSWERED_SYMBOLS))

@@ -40,14 +40,12 @@ COMPILE_FLAGS = (
     "-Werror",
 )
 
-# The symbols the runtime object stands in front of (see kraftld_runtime.c).
-WRAPPED_SYMBOLS = (
-    "exit",
-    "_exit",
-    "_Exit",
-    "getrandom",
-    "syscall",
-    "clock_nanosleep",
+# The symbols the runtime object stands in front of (see kraftld_runtime.c), in two kinds:
+# those it answers itself when no library defines them (a program needing only these needs no
+# libc for them), and those it only adjusts on their way to the library that defines them (the
+# program still needs that library: choosing libraries must not count them as the runtime's).
+ANSWERED_SYMBOLS = ("exit", "_exit", "_Exit", "getrandom", "syscall", "clock_nanosleep")
+FORWARDED_SYMBOLS = (
     # kraftld_files.c: the syscall shim's open functions lib-musl calls, vfscore's readdir, linkat
     "uk_syscall_r_open",
     "uk_syscall_r_openat",
@@ -59,6 +57,7 @@ WRAPPED_SYMBOLS = (
     # kraftld_stacks.c
     "pthread_create",
 )
+WRAPPED_SYMBOLS = ANSWERED_SYMBOLS + FORWARDED_SYMBOLS
 
 
 @dataclass(frozen=True)
