@@ -13,6 +13,7 @@ from kraftld.cc.arguments import Mode, classify, link_line
 from kraftld.cc.unikraft_flags import BuildFlags, compiler_words, filter_flags, read_build_flags
 from kraftld.commands import Command, Completed
 from kraftld.errors import UsageError
+from kraftld.kraftfile import DEFAULT_KRAFTFILE
 from kraftld.settings import Settings
 
 # argv → (mode, sources, output, what gcc is given for compiling/preprocessing)
@@ -225,7 +226,7 @@ def _no_process(command: Command, **_: object) -> Completed:
 
 
 def test_compile_puts_the_builds_flags_around_the_users(monkeypatch: pytest.MonkeyPatch) -> None:
-    configured = configuration.Configured(configuration.DEFAULT_KRAFTFILE, None, FLAGS)  # type: ignore[arg-type]
+    configured = configuration.Configured(DEFAULT_KRAFTFILE, None, FLAGS)  # type: ignore[arg-type]
     monkeypatch.setattr(driver, "configured_build", lambda *a, **k: configured)
     passthrough = Recorder()
     status = cli.main(
@@ -266,7 +267,7 @@ def test_queries_go_to_gcc_unchanged() -> None:
 
 
 def test_a_failed_compile_keeps_gccs_status(monkeypatch: pytest.MonkeyPatch) -> None:
-    configured = configuration.Configured(configuration.DEFAULT_KRAFTFILE, None, FLAGS)  # type: ignore[arg-type]
+    configured = configuration.Configured(DEFAULT_KRAFTFILE, None, FLAGS)  # type: ignore[arg-type]
     monkeypatch.setattr(driver, "configured_build", lambda *a, **k: configured)
     links: list[object] = []
     monkeypatch.setattr("kraftld.pipeline.link", lambda *a, **k: links.append(a))
@@ -277,7 +278,7 @@ def test_a_failed_compile_keeps_gccs_status(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_link_compiles_sources_then_links_with_the_same_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
-    kraftfile = configuration.DEFAULT_KRAFTFILE
+    kraftfile = DEFAULT_KRAFTFILE
     configured = configuration.Configured(kraftfile, None, FLAGS)  # type: ignore[arg-type]
     monkeypatch.setattr(driver, "configured_build", lambda *a, **k: configured)
     links: list[tuple[list[str], object]] = []
