@@ -176,7 +176,12 @@ def test_default_configuration_is_lib_musl_with_a_c_programs_options(tmp_path: P
     kraftfile = configuration.project_kraftfile(str(project), _settings(tmp_path, musl=True))
     assert [lib.name for lib in kraftfile.libraries] == ["musl"]
     options = dict(kraftfile.unikraft.kconfig)
-    for option in ("CONFIG_LIBUKBOOT_MAINTHREAD", "CONFIG_LIBPOSIX_ENVIRON", "CONFIG_LIBRAMFS"):
+    for option in (
+        "CONFIG_LIBPOSIX_PROCESS",
+        "CONFIG_LIBUKBOOT_MAINTHREAD",
+        "CONFIG_LIBPOSIX_ENVIRON",
+        "CONFIG_LIBRAMFS",
+    ):
         assert options[option] == "y"
     assert not kraftfile.auto_libraries
 

@@ -169,10 +169,11 @@ def plan_from_line(
     kraftfile: Kraftfile | None = None,
 ) -> tuple[LinkPlan, Probed]:
     link = resolve_link(line, cwd)
+    given = kraftfile is not None  # a configuration decided before the link: built as it is
     if kraftfile is None:
         kraftfile = load_app_kraftfile(cwd)
     selection = None
-    if kraftfile.path is None or kraftfile.auto_libraries:  # no Kraftfile, or `libraries: auto`
+    if not given and (kraftfile.path is None or kraftfile.auto_libraries):  # no Kraftfile, or `libraries: auto`
         kraftfile, selection = choose_libraries(kraftfile, link, settings, runner)
     probed = replace(probe_config(kraftfile, settings, runner, clone=not settings.dry_run), selection=selection)
     archives = os.path.join(settings.sources, "archives") if settings.sources else None

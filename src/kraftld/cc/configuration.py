@@ -7,9 +7,11 @@ that links must not start a build of a configuration of its own (kraftld's zero-
 would pick one per probe from its symbols). So:
 
 - the project's Kraftfile, when it names its libraries, is the configuration;
-- otherwise (no Kraftfile, or `libraries: auto`) kraftld-cc builds lib-musl with the options
-  kraftld's zero-config rules give a program that uses threads, the environment and files
-  (`DEFAULT_RULES`: a C program's usual needs), or nolibc when the sources at hand have no lib-musl.
+- otherwise (no Kraftfile, or `libraries: auto`) kraftld-cc builds lib-musl with posix-process and
+  the options kraftld's zero-config rules give a program that uses threads, the environment and
+  files (`DEFAULT_OPTIONS`, `DEFAULT_RULES`: a C program's usual needs), or nolibc when the sources
+  at hand have no lib-musl. The links build that configuration as it is: they never choose
+  libraries from their symbols (a program needing sockets names lib-lwip in a Kraftfile).
 """
 
 from __future__ import annotations
@@ -34,7 +36,16 @@ if TYPE_CHECKING:
     from ..commands import ProcessRunner
 
 COMPILER = "gcc"  # what Unikraft's build compiles with (ccache.COMPILER): the same compiler for both
-# The zero-config rules (libraries.RULES) whose options kraftld-cc's default configuration has.
+# kraftld-cc's default configuration: these options, then those of the zero-config rules
+# (libraries.RULES) named in DEFAULT_RULES. Each row: (option, value, why).
+DEFAULT_OPTIONS = (
+    (
+        "CONFIG_LIBPOSIX_PROCESS",
+        "y",
+        "popen, pclose, system, getrlimit, wait… are posix-process's, not lib-musl's (Lua's io.popen and "
+        "os.execute, sqlite3's shell): without it such programs do not link",
+    ),
+)
 DEFAULT_RULES = ("threads", "environment", "files")
 # The program linked to build a configuration that is not in the cache yet.
 WARM_UP_SOURCE = "int main(void) { return 0; }\n"
@@ -57,7 +68,8 @@ def project_kraftfile(cwd: str, settings: Settings) -> Kraftfile:
         return kraftfile
     if "musl" not in external_libraries(settings):
         return dataclasses.replace(kraftfile, auto_libraries=False)  # nolibc's headers, nolibc's link
-    options = tuple(option for rule in RULES if rule.name in DEFAULT_RULES for option in rule.kconfig)
+    options = tuple((option, value) for option, value, _ in DEFAULT_OPTIONS)
+    options += tuple(option for rule in RULES if rule.name in DEFAULT_RULES for option in rule.kconfig)
     return apply(kraftfile, Selection("musl", ("musl",), options, ()))
 
 
