@@ -4,6 +4,7 @@ which of the build's recorded flags a user's compile keeps, and which configurat
 from __future__ import annotations
 
 import io
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -301,3 +302,21 @@ def test_kraftld_errors_are_kraftld_ccs() -> None:
     err = io.StringIO()
     assert cli.main(["-c", "x.c", "-MF"], environ={}, cwd="/p", runner=_no_process, stderr=err) == 1
     assert err.getvalue().startswith("kraftld-cc: error: -MF needs a value after it\nhint: ")
+
+
+def test_a_given_configuration_is_built_as_it_is(tmp_path: Path, environ: dict[str, str]) -> None:
+    """kraftld-cc's links hand the pipeline their configuration: no library is chosen from the
+    link's symbols (zero-config would add vfscore for `open`; a probe would get a build of its own)."""
+    from kraftld import pipeline
+    from support import FakeRunner
+
+    (tmp_path / "main.c").write_text('int open(const char *, int); int main(void) { return open("/f", 0); }\n')
+    subprocess.run(["gcc", "-c", "-fno-pic", "-o", str(tmp_path / "main.o"), str(tmp_path / "main.c")], check=True)
+    env = {**environ, "KRAFTLD_DRY_RUN": "1"}
+    args = ["main.o", "-o", "app"]
+    chosen = pipeline.link(args, env, str(tmp_path), FakeRunner(), log_stream=io.StringIO())
+    given = pipeline.link(args, env, str(tmp_path), FakeRunner(), log_stream=io.StringIO(), kraftfile=DEFAULT_KRAFTFILE)
+    assert chosen.probed is not None and chosen.probed.selection is not None
+    assert "CONFIG_LIBVFSCORE=y" in chosen.probed.config.defconfig
+    assert given.probed is not None and given.probed.selection is None
+    assert "CONFIG_LIBVFSCORE" not in given.probed.config.defconfig
