@@ -8,6 +8,7 @@ Needs KRAFTLD_TEST_SOURCES (the offline mirror with lib-musl and the musl archiv
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -186,3 +187,30 @@ def test_compile_errors_are_gccs(cc_tools: Tools, tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "bad.c:1:25: error: 'undeclared' undeclared" in result.stderr
     assert not (tmp_path / "bad.o").exists()
+
+
+def test_a_kraftfile_without_libraries_compiles_against_nolibc(cc_tools: Tools, tmp_path: Path) -> None:
+    (tmp_path / "Kraftfile").write_text("spec: v0.6\nname: tiny\nunikraft: {}\nlibraries: {}\ntargets: [qemu/x86_64]\n")
+    (tmp_path / "tiny.c").write_text(
+        "#include <stdio.h>\n#include <string.h>\n#include <stdnoreturn.h>\n"
+        'int main(int argc, char **argv) { printf("%zu %s\\n", strlen(argv[argc - 1]), argv[argc - 1]); return 4; }\n'
+    )
+    env = {**cc_tools.environ, "LC_ALL": "C"}
+    deps = subprocess.run(
+        ["kraftld-cc", "-M", "tiny.c"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert deps.returncode == 0, deps.stderr
+    assert "/lib/nolibc/include/stdio.h" in deps.stdout and "/usr/include" not in deps.stdout
+    # nolibc has no stdnoreturn.h: gcc's own freestanding headers come last
+    assert "lib-musl" not in deps.stdout and re.search(r"/gcc/\S+/include/stdnoreturn\.h", deps.stdout)
+    link = subprocess.run(
+        ["kraftld-cc", "-O2", "tiny.c", "-o", "tiny"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert link.returncode == 0, link.stderr
+    run = cc_tools.run(tmp_path / "tiny", ["hello"])
+    assert (run.stdout, run.returncode) == (b"5 hello\n", 4), run.stderr
