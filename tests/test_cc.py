@@ -262,6 +262,7 @@ def test_compile_puts_the_builds_flags_around_the_users(monkeypatch: pytest.Monk
                 "/gcc/include",
             ),
             cwd="/p",
+            env={},
         )
     ]
 
@@ -269,7 +270,7 @@ def test_compile_puts_the_builds_flags_around_the_users(monkeypatch: pytest.Monk
 def test_queries_go_to_gcc_unchanged() -> None:
     passthrough = Recorder()
     assert cli.main(["--version"], environ={}, cwd="/p", runner=_no_process, passthrough=passthrough) == 0
-    assert passthrough.commands == [Command(("gcc", "--version"), cwd="/p")]
+    assert passthrough.commands == [Command(("gcc", "--version"), cwd="/p", env={})]
 
 
 def test_a_failed_compile_keeps_gccs_status(monkeypatch: pytest.MonkeyPatch) -> None:

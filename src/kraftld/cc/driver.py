@@ -36,10 +36,10 @@ def run_inherited(command: Command) -> int:
     return subprocess.run(command.argv, cwd=command.cwd, env=command.env, check=False).returncode
 
 
-def compile_command(flags: BuildFlags, user_args: Sequence[str], cwd: str) -> Command:
+def compile_command(flags: BuildFlags, user_args: Sequence[str], cwd: str, environ: Mapping[str, str]) -> Command:
     """gcc with the build's flags first (the user's own come after and win: -O, -fPIC, -D…) and
-    the build's include folders last (searched after the user's -I)."""
-    return Command((COMPILER, *flags.flags, *user_args, *flags.includes), cwd=cwd)
+    the build's include folders last (searched after the user's -I), in kraftld-cc's environment."""
+    return Command((COMPILER, *flags.flags, *user_args, *flags.includes), cwd=cwd, env=dict(environ))
 
 
 def run_line(
@@ -53,10 +53,10 @@ def run_line(
 ) -> int:
     invocation = classify(argv)
     if invocation.mode is Mode.QUERY:  # --version, -print-file-name=…, -dumpmachine: gcc's answer
-        return passthrough(Command((COMPILER, *argv), cwd=cwd))
+        return passthrough(Command((COMPILER, *argv), cwd=cwd, env=dict(environ)))
     if invocation.mode is not Mode.LINK:
         flags = configured_build(environ, cwd, runner, log_stream=log_stream).flags
-        return passthrough(compile_command(flags, invocation.gcc_line(), cwd))
+        return passthrough(compile_command(flags, invocation.gcc_line(), cwd, environ))
     return _link(invocation, environ, cwd, runner, passthrough, log_stream)
 
 
@@ -82,7 +82,7 @@ def _link(
             assert flags is not None
             obj = os.path.join(folder, f"{index}-{object_name(source.path)}")
             args = [*invocation.compile_args(), *source_args(source), "-c", "-o", obj]
-            status = passthrough(compile_command(flags, args, cwd))
+            status = passthrough(compile_command(flags, args, cwd, environ))
             if status != 0:
                 return status
             objects.append(obj)
