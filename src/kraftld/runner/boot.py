@@ -1,5 +1,6 @@
 """Boots an image for kraftld-run: picks the accelerator, boots once, and boots again under TCG
-only when KVM failed before the guest ran.
+only when KVM failed before the guest ran; a libtest binary that aborted mid-run boots again
+until its run is finished (aborted.py decides what each further boot runs).
 
 The one place the runner starts QEMU (through process.start, or a starter a test injects) and
 reads its console; the settings, the guest's devices and QEMU's command come in ready-made.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import mmap
 import os
 import re
 import selectors
@@ -16,23 +18,36 @@ import shlex
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 from ..errors import RunError
 from ..logs import log
 from ..process import stop_process_group
-from . import kvm
+from . import aborted, kvm, libtest
 from .console import ConsoleFilter
 from .devices import guest_setup
 from .image import read_image
 from .kvm import BootFacts, Verdict
 from .process import Launch, Starter, start
-from .qemu import DEBUG_EXIT_CODES, Accel, BootOptions, Ending, Outcome, interpret, qemu_command
+from .qemu import (
+    DEBUG_EXIT_CODES,
+    Accel,
+    BootOptions,
+    Ending,
+    Outcome,
+    interpret,
+    kernel_command_line,
+    qemu_command,
+)
 from .settings import RunSettings
 
 Notice = Callable[[str], None]  # a line for the user on stderr, whatever the log level
+Sink = Callable[[bytes], None]  # where a boot's program output goes, as it arrives
+CMDLINE_MAX_LEN = 4096
+CMDLINE_MAX_WORDS = 60
+CMDLINE_SLACK = 64  # QEMU's and the bootloader's own words around the line
 
 
 @dataclass(frozen=True)
@@ -91,23 +106,76 @@ def run_image(
         )
     choice = choose_accel(settings, offers_kvm)
     log.info("accelerator: %s (%s)", choice.accel.value.upper(), choice.why)
+    started = time.monotonic()
     with _staged_image(settings.image) as image:
-        if choice.accel is Accel.TCG:
-            outcome, _ = _boot(image, settings, replace(options, accel=Accel.TCG), out, starter)
+        shown = bytearray()
+
+        def stream(data: bytes) -> None:
+            out.write(data)
+            out.flush()
+            shown.extend(data)
+
+        outcome, accel = _first_boot(image, settings, options, choice, stream, starter)
+        first_output = shown.decode(errors="replace")
+        if not aborted.should_finish(settings.args, outcome, first_output) or not is_libtest_harness(settings.image):
             return outcome
-        outcome, facts = _boot(image, settings, replace(options, accel=Accel.KVM), out, starter)
-        failure = kvm.kvm_failed_before_guest(facts)
-        if failure is None:
-            if choice.remembered is None:
-                kvm.remember_verdict(choice.verdict_file, Verdict(True, "a guest ran under KVM"))
-            return outcome
-        log.info("accelerator: KVM failed before the guest ran (%s); booting again under TCG", failure)
-        outcome, tcg_facts = _boot(image, settings, replace(options, accel=Accel.TCG), out, starter)
-        if _guest_ran(tcg_facts):
-            # Only now is it KVM's fault: the same boot ran under TCG.
-            kvm.remember_verdict(choice.verdict_file, Verdict(False, failure))
-            log.info("accelerator: TCG from now on (remembered in %s)", choice.verdict_file)
-        return outcome
+        log.info("the test binary aborted before its summary: finishing the run in more boots")
+
+        def boot_again(args: tuple[str, ...]) -> tuple[Outcome, str]:
+            captured = bytearray()
+            again, _ = _boot(image, settings, args, replace(options, accel=accel), captured.extend, starter)
+            return again, captured.decode(errors="replace")
+
+        def write(text: str) -> None:
+            out.write(text.encode())
+            out.flush()
+
+        def fits(args: tuple[str, ...]) -> bool:
+            return fits_command_line(os.path.basename(image), args, options.params)
+
+        return aborted.finish_run(
+            settings.args, first_output, boot_again, fits, write, lambda: time.monotonic() - started
+        )
+
+
+def _first_boot(
+    image: str, settings: RunSettings, options: BootOptions, choice: AccelChoice, sink: Sink, starter: Starter
+) -> tuple[Outcome, Accel]:
+    """The boot as asked, under KVM with a fallback to TCG; the outcome and the accelerator that ran it."""
+    if choice.accel is Accel.TCG:
+        outcome, _ = _boot(image, settings, settings.args, replace(options, accel=Accel.TCG), sink, starter)
+        return outcome, Accel.TCG
+    outcome, facts = _boot(image, settings, settings.args, replace(options, accel=Accel.KVM), sink, starter)
+    failure = kvm.kvm_failed_before_guest(facts)
+    if failure is None:
+        if choice.remembered is None:
+            kvm.remember_verdict(choice.verdict_file, Verdict(True, "a guest ran under KVM"))
+        return outcome, Accel.KVM
+    log.info("accelerator: KVM failed before the guest ran (%s); booting again under TCG", failure)
+    outcome, tcg_facts = _boot(image, settings, settings.args, replace(options, accel=Accel.TCG), sink, starter)
+    if _guest_ran(tcg_facts):
+        # Only now is it KVM's fault: the same boot ran under TCG.
+        kvm.remember_verdict(choice.verdict_file, Verdict(False, failure))
+        log.info("accelerator: TCG from now on (remembered in %s)", choice.verdict_file)
+    return outcome, Accel.TCG
+
+
+def is_libtest_harness(image: str) -> bool:
+    """Whether the image holds libtest's own words: only then is its output read as a test run
+    (a plain program that prints `running 1 test` and aborts keeps its 134)."""
+    try:
+        with open(image, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return data.find(libtest.HARNESS_SIGNATURE) != -1
+    except (OSError, ValueError):
+        return False
+
+
+def fits_command_line(image_name: str, args: Sequence[str], params: Sequence[str]) -> bool:
+    """Whether the program's arguments fit Unikraft's kernel command line (ukboot's defaults:
+    CONFIG_LIBUKBOOT_CMDLINE_MAX_LEN 4096 bytes, CONFIG_LIBUKBOOT_MAXNBARGS 60 words, the
+    kernel's name first); the words are counted generously, as if every space split one."""
+    line = f"{image_name} " + kernel_command_line(args, [0, 0, 0, 0], params)
+    return len(line.encode()) < CMDLINE_MAX_LEN - CMDLINE_SLACK and len(line.split()) <= CMDLINE_MAX_WORDS - 2
 
 
 def symbols_file(image: str) -> str:
@@ -153,11 +221,12 @@ def _staged_image(image: str) -> Iterator[str]:
 
 
 def _boot(
-    image: str, settings: RunSettings, options: BootOptions, out: BinaryIO, starter: Starter
+    image: str, settings: RunSettings, args: Sequence[str], options: BootOptions, sink: Sink, starter: Starter
 ) -> tuple[Outcome, BootFacts]:
-    """Boot once: the outcome, and the facts the accelerator verdict rests on."""
+    """Boot once with `args` as the program's: the outcome, and the facts the accelerator
+    verdict rests on. The program's output goes to `sink` as it arrives."""
     seed = [int.from_bytes(os.urandom(8), "little") for _ in range(4)]
-    command = qemu_command(os.path.basename(image), settings.args, options, seed)
+    command = qemu_command(os.path.basename(image), args, options, seed)
     started = time.monotonic()
     # Run from the image's folder so the kernel path, argv[0], is just the image's name.
     qemu = starter(Launch(command, os.path.dirname(image)))
@@ -188,8 +257,7 @@ def _boot(
                         console_bytes += len(chunk)
                         text = console.feed(chunk)
                         if text:
-                            out.write(text)
-                            out.flush()
+                            sink(text)
                     else:
                         qemu_messages += chunk
                         if (
@@ -209,8 +277,7 @@ def _boot(
             stop_process_group(qemu)
         rest = console.finish()
         if rest:
-            out.write(rest)
-            out.flush()
+            sink(rest)
     messages = qemu_messages.decode(errors="replace").strip()
     if messages:
         log.debug("QEMU said: %s", messages)
