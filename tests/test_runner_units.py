@@ -131,8 +131,8 @@ def test_run_arguments() -> None:
     env_request = parse_run_args(["img"], {"KRAFTLD_MEMORY": "64M", "KRAFTLD_RUN_TIMEOUT": "2.5"})
     assert isinstance(env_request, RunSettings)
     assert (env_request.memory, env_request.timeout) == ("64M", 2.5)
-    dashed = parse_run_args(["--", "-img"], {"KRAFTLD_CACHE": "/c"})
-    assert dashed == RunSettings("-img", (), cache="/c")
+    dashed = parse_run_args(["--", "-img"], {"KRAFTLD_CACHE": "/c"}, "/w")
+    assert dashed == RunSettings("-img", (), cache="/c", cwd="/w")
     assert parse_run_args(["--help"], {}) == "help"
 
 

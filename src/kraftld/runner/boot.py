@@ -25,7 +25,7 @@ from typing import BinaryIO
 from ..errors import RunError
 from ..logs import log
 from ..process import stop_process_group
-from . import aborted, kvm, libtest
+from . import aborted, kvm, libtest, rootfs
 from .console import ConsoleFilter
 from .devices import guest_setup
 from .image import read_image
@@ -48,6 +48,7 @@ Sink = Callable[[bytes], None]  # where a boot's program output goes, as it arri
 CMDLINE_MAX_LEN = 4096
 CMDLINE_MAX_WORDS = 60
 CMDLINE_SLACK = 64  # QEMU's and the bootloader's own words around the line
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9._/+-]+")
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,11 @@ def run_image(
     starter: Starter = start,
     offers_kvm: Callable[[], bool] = kvm.kernel_offers_kvm,
 ) -> Outcome:
-    if not os.path.isfile(settings.image):
+    image_file = os.path.join(settings.cwd, settings.image)
+    if not os.path.isfile(image_file):
         raise RunError(f"image not found: {settings.image}", "link it with kraftld first")
-    setup = guest_setup(settings, read_image(settings.image))
+    initrd = rootfs.initrd_source(settings.initrd, settings.cwd)
+    setup = guest_setup(settings, read_image(image_file), initrd)
     for port in [settings.gdb_port] if settings.gdb_port is not None else []:
         _check_port_free("127.0.0.1", port, "tcp", "--gdb")
     for publish in settings.publish:
@@ -99,7 +102,7 @@ def run_image(
         params=setup.params,
     )
     if settings.gdb_port is not None:
-        symbols = symbols_file(settings.image)
+        symbols = symbols_file(image_file)
         notice(
             f"kraftld-run: the guest waits for a debugger: "
             f"gdb {shlex.quote(symbols)} -ex 'target remote localhost:{settings.gdb_port}'"
@@ -107,7 +110,9 @@ def run_image(
     choice = choose_accel(settings, offers_kvm)
     log.info("accelerator: %s (%s)", choice.accel.value.upper(), choice.why)
     started = time.monotonic()
-    with _staged_image(settings.image) as image:
+    with _staged_image(settings.image, settings.cwd) as (image, folder):
+        if initrd is not None:
+            options = replace(options, initrd=rootfs.prepare(initrd, folder))
         shown = bytearray()
 
         def stream(data: bytes) -> None:
@@ -117,7 +122,7 @@ def run_image(
 
         outcome, accel = _first_boot(image, settings, options, choice, stream, starter)
         first_output = shown.decode(errors="replace")
-        if not aborted.should_finish(settings.args, outcome, first_output) or not is_libtest_harness(settings.image):
+        if not aborted.should_finish(settings.args, outcome, first_output) or not is_libtest_harness(image_file):
             return outcome
         log.info("the test binary aborted before its summary: finishing the run in more boots")
 
@@ -131,7 +136,7 @@ def run_image(
             out.flush()
 
         def fits(args: tuple[str, ...]) -> bool:
-            return fits_command_line(os.path.basename(image), args, options.params)
+            return fits_command_line(image, args, options.params)
 
         return aborted.finish_run(
             settings.args, first_output, boot_again, fits, write, lambda: time.monotonic() - started
@@ -210,14 +215,21 @@ def _check_port_free(host: str, port: int, protocol: str, option: str) -> None:
 
 
 @contextlib.contextmanager
-def _staged_image(image: str) -> Iterator[str]:
-    """The image under a plain path: QEMU puts the path in front of the kernel command line,
-    where spaces or quotes would turn into arguments."""
+def _staged_image(image: str, cwd: str) -> Iterator[tuple[str, str]]:
+    """The image's path for QEMU, and a temporary folder for the boots' own files.
+
+    QEMU runs in the caller's folder (their relative paths in --qemu-arg stay theirs) and puts
+    the kernel's path in front of the command line, as the program's argv[0]: the path as given
+    when it is plain, as on Linux; else a link to it under a plain name in the temporary folder,
+    where spaces or quotes cannot turn into arguments."""
     with tempfile.TemporaryDirectory(prefix="kraftld-run-") as folder:
+        if _PLAIN_PATH.fullmatch(image) and os.path.isfile(os.path.join(cwd, image)):
+            yield image, folder
+            return
         name = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.basename(image)) or "image"
         staged = os.path.join(folder, name)
-        os.symlink(os.path.abspath(image), staged)
-        yield staged
+        os.symlink(os.path.join(cwd, image), staged)
+        yield staged, folder
 
 
 def _boot(
@@ -226,10 +238,9 @@ def _boot(
     """Boot once with `args` as the program's: the outcome, and the facts the accelerator
     verdict rests on. The program's output goes to `sink` as it arrives."""
     seed = [int.from_bytes(os.urandom(8), "little") for _ in range(4)]
-    command = qemu_command(os.path.basename(image), args, options, seed)
+    command = qemu_command(image, args, options, seed)
     started = time.monotonic()
-    # Run from the image's folder so the kernel path, argv[0], is just the image's name.
-    qemu = starter(Launch(command, os.path.dirname(image)))
+    qemu = starter(Launch(command, settings.cwd))
     console = ConsoleFilter()
     qemu_messages = bytearray()
     console_bytes = 0

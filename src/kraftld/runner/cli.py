@@ -48,12 +48,16 @@ options (before IMAGE):
                          has a network driver)
   --dhcp                 let the guest ask DHCP for its address instead of being given
                          10.0.2.15/24 at boot
+  --initrd FILE|DIR      the guest's / starts with these files: a folder (packed into a cpio
+                         archive for each run) or a cpio (newc) file. Default: the Kraftfile's
+                         rootfs. Needs CONFIG_LIBUKCPIO and CONFIG_LIBVFSCORE_AUTOMOUNT_UP
   --param NAME=VALUE     one more Unikraft boot parameter, e.g. --param netdev.ip=... (repeatable)
   --gdb[=PORT]           start QEMU's gdb stub on localhost:PORT (default {DEFAULT_GDB_PORT}), the guest
                          stopped before its first instruction; prints the gdb command to attach
   --memory SIZE          guest memory, e.g. 256M (KRAFTLD_MEMORY; default 128M)
   --timeout SECS         stop the guest after SECS seconds, status 124 (KRAFTLD_RUN_TIMEOUT)
-  --qemu-arg ARG         one more argument for QEMU (repeatable; KRAFTLD_QEMU_ARGS adds more)
+  --qemu-arg ARG         one more argument for QEMU (repeatable; KRAFTLD_QEMU_ARGS adds more);
+                         QEMU runs in the current folder, so relative paths are yours
   --verbose              show the QEMU command, the accelerator and why, QEMU's own messages
   --version, -h/--help
 
@@ -74,12 +78,13 @@ def main(
     stdout: BinaryIO | None = None,
     stderr: TextIO | None = None,
     starter: Starter = start,
+    cwd: str | None = None,
 ) -> int:
     env = os.environ if environ is None else environ
     out = stdout or sys.stdout.buffer
     err = stderr or sys.stderr
     try:
-        request = parse_run_args(list(sys.argv[1:] if argv is None else argv), env)
+        request = parse_run_args(list(sys.argv[1:] if argv is None else argv), env, cwd)
     except RunError as error:
         err.write(error.render("kraftld-run"))
         return RUNNER_FAILURE_STATUS
