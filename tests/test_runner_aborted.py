@@ -35,12 +35,16 @@ class FakeHarness:
         self.suite = suite
         self.last_words = last_words  # what the crash prints after the program's output
         self.boots: list[tuple[str, ...]] = []
+        self.errors = ""
 
-    def boot(self, args: tuple[str, ...]) -> tuple[Outcome, str]:
+    def boot(self, args: tuple[str, ...]) -> tuple[Outcome, str, str]:
         self.boots.append(args)
-        return self.run(args)
+        outcome, out = self.run(args)
+        return outcome, out, self.errors
 
     def run(self, args: Sequence[str]) -> tuple[Outcome, str]:
+        """The boot's outcome and stdout; its stderr is left in self.errors."""
+        self.errors = ""
         harness = libtest.split_args(args)
         filters = [w for w in harness.filters if w not in ("--exact", "--skip")]
         skips = [harness.filters[i + 1] for i, w in enumerate(harness.filters) if w == "--skip"]
@@ -75,8 +79,8 @@ class FakeHarness:
                 out += "ok\n"
                 passed += 1
             elif kind in ("should_panic", "panics"):
-                if "--nocapture" in args:
-                    out += f"thread '{name}' panicked at src/lib.rs:1:1:\nboom in {name}\n"
+                if "--nocapture" in args:  # the panic message goes to stderr
+                    self.errors = f"\nthread '{name}' panicked at src/lib.rs:1:1:\nboom in {name}\n"
                 return CRASHED, out + self.last_words
             else:
                 out += "ok\n"
@@ -112,7 +116,7 @@ def test_a_run_is_finished_as_libtest_would_report_it() -> None:
         "test g_should_panic - should panic ... ok\n"
         "\nfailures:\n\n"
         "---- d_fails stdout ----\n"
-        "thread 'd_fails' panicked at src/lib.rs:1:1:\nboom in d_fails\n\n"
+        "---- d_fails stderr ----\n\nthread 'd_fails' panicked at src/lib.rs:1:1:\nboom in d_fails\n\n"
         "\nfailures:\n    d_fails\n"
         "\ntest result: FAILED. 5 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; finished in 1.50s\n\n"
     )
@@ -138,7 +142,7 @@ def test_lib_musls_abort_notice_is_left_out_of_later_boots() -> None:
         "test a - should panic ... " + notice + "test a - should panic ... ok\n"  # the first boot, as shown
         "test b ... FAILED\n"
         "test c ... ok\n"
-        "\nfailures:\n\n---- b stdout ----\nthread 'b' panicked at src/lib.rs:1:1:\nboom in b\n\n"
+        "\nfailures:\n\n---- b stdout ----\n---- b stderr ----\n\nthread 'b' panicked at src/lib.rs:1:1:\nboom in b\n\n"
     )
     assert outcome.status == 101
 
@@ -194,7 +198,7 @@ def test_the_kernel_command_line_limits_each_boot() -> None:
 
 def test_nocapture_shows_the_panic_at_once_and_needs_no_extra_boot() -> None:
     outcome, shown, fake = finish({"a": "panics", "b": "ok"}, ("--nocapture",))
-    assert "boom in a\ntest a ... FAILED\n" in shown
+    assert "\nrunning 2 tests\ntest a ... FAILED\ntest b ... ok\n" in shown  # the panic went to stderr at once
     assert outcome.status == 101
     assert len(fake.boots) == 2
     assert "---- a stdout ----" not in shown and "failures:\n    a\n" in shown
@@ -204,10 +208,10 @@ def test_a_binary_crashing_before_its_tests_is_not_finished_forever() -> None:
     fake = FakeHarness({"a": "should_panic", "b": "ok"})
     _, first = fake.run(())
 
-    def broken(args: tuple[str, ...]) -> tuple[Outcome, str]:
+    def broken(args: tuple[str, ...]) -> tuple[Outcome, str, str]:
         if "--list" in args:
-            return fake.run(args)
-        return CRASHED, "early crash\n"
+            return fake.boot(args)
+        return CRASHED, "early crash\n", ""
 
     outcome = aborted.finish_run((), first, broken, lambda _: True, lambda _: None, lambda: 0.0)
     assert (outcome.ending, outcome.status) == (Ending.CRASHED, CRASH_STATUS)

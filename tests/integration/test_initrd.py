@@ -1,6 +1,7 @@
 """Files in the guest, for real: the Kraftfile's `rootfs:` folder and `kraftld-run --initrd
 FILE|DIR` become the guest's / (a cpio initrd extracted by Unikraft's ukcpio), relative paths in
---initrd and --qemu-arg are the caller's, and errors name what the image lacks."""
+--initrd and --qemu-arg are the caller's, errors name what the image lacks; and the guest's
+stderr reaches the runner's stderr (a C program on lib-musl)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from realboot import PROGRAMS, Tools
+
+# lib-musl and a RAM root: the rust-std example's Kraftfile, whose build other tests share.
+MUSL_KRAFTFILE = Path(__file__).parent.parent.parent / "examples" / "rust-std" / "Kraftfile"
 
 # Nothing but `rootfs:`: kraftld adds what extracts it (vfscore, ramfs, ukcpio, vfs.fstab).
 ROOTFS_KRAFTFILE = """\
@@ -104,3 +108,37 @@ def test_initrd_errors_name_the_fix(tools: Tools, project: Path, behave_image: P
     assert wrong.returncode == 125 and b"not a cpio archive" in wrong.stderr, wrong.stderr
     missing = run(tools, tmp_path, "--initrd", "nowhere", str(project / "rootfiles"), "ls", "/")
     assert missing.returncode == 125 and b"no file or folder" in missing.stderr, missing.stderr
+
+
+@pytest.fixture(scope="module")
+def musl_rootfiles(tools: Tools) -> Path:
+    if not os.environ.get("KRAFTLD_TEST_SOURCES"):
+        pytest.skip("set KRAFTLD_TEST_SOURCES to an offline mirror with lib-musl/ and archives/musl-1.2.3.tar.gz")
+    folder = tools.work / "rootfiles-musl"
+    folder.mkdir(exist_ok=True)
+    (folder / "Kraftfile").write_text(MUSL_KRAFTFILE.read_text())
+    obj = tools.compile_c(PROGRAMS / "rootfiles.c", folder / "rootfiles.o")
+    # As the rust-std tests link: Unikraft and lib-musl from the mirror, so the build is theirs.
+    environ = {k: v for k, v in tools.environ.items() if k != "KRAFTLD_UNIKRAFT"}
+    environ["KRAFTLD_SOURCES"] = os.environ["KRAFTLD_TEST_SOURCES"]
+    link = subprocess.run(
+        [sys.executable, "-m", "kraftld", str(obj), "-o", str(folder / "rootfiles")],
+        cwd=folder,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert link.returncode == 0, link.stderr[-3000:]
+    return folder / "rootfiles"
+
+
+def test_the_guests_stderr_reaches_the_runners_stderr(tools: Tools, musl_rootfiles: Path, tmp_path: Path) -> None:
+    failed = run(tools, tmp_path, str(musl_rootfiles), "cat", "/missing")
+    assert failed.returncode == 2
+    assert (failed.stdout, failed.stderr) == (b"", b"open /missing failed: errno 2\n")
+    usage = run(tools, tmp_path, str(musl_rootfiles))
+    assert (usage.returncode, usage.stdout) == (64, b"")
+    assert usage.stderr == b"usage: rootfiles cat PATH... | ls PATH\n"
+    listed = run(tools, tmp_path, str(musl_rootfiles), "ls", "/")
+    assert listed.returncode == 0 and listed.stderr == b"", listed.stderr

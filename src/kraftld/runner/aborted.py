@@ -13,7 +13,8 @@ What happens then:
    line holds, again and again until none is left, each abort decided as in 1;
 4. a test that failed by aborting printed nothing (libtest captured its panic message, and the
    abort lost it): it boots once more alone with `--nocapture`, and that output is its
-   `---- NAME stdout ----` block, as libtest would show it.
+   `---- NAME stdout ----` block (its stderr after `---- NAME stderr ----`), as libtest shows a
+   failed test's output under `-Zpanic-abort-tests`.
 Every boot goes through the `Boot` the caller gives (boot.py's real one, a fake in tests).
 """
 
@@ -27,8 +28,8 @@ from . import libtest
 from .libtest import HarnessArgs, Progress, Report
 from .qemu import CRASH_STATUS, Ending, Outcome
 
-# A boot of the same image with other program arguments: its outcome and its console output.
-Boot = Callable[[tuple[str, ...]], tuple[Outcome, str]]
+# A boot of the same image with other program arguments: its outcome, its stdout, its stderr.
+Boot = Callable[[tuple[str, ...]], tuple[Outcome, str, str]]
 # Whether these program arguments fit the image's kernel command line.
 Fits = Callable[[tuple[str, ...]], bool]
 Write = Callable[[str], None]
@@ -62,8 +63,10 @@ def finish_run(
     fits: Fits,
     write: Write,
     elapsed: Callable[[], float],
+    write_err: Write = lambda _: None,
 ) -> Outcome:
-    """Finish the run whose first boot printed `first_output` and aborted; `write` shows output.
+    """Finish the run whose first boot printed `first_output` and aborted; `write` shows output,
+    `write_err` what the further boots wrote to stderr.
 
     `elapsed()` gives the seconds since the first boot started, for libtest's `finished in`."""
     harness = libtest.split_args(args)
@@ -73,7 +76,7 @@ def finish_run(
     if first.running is not None:
         _record_abort(run, first, first_output, write, harness)
         done.add(first.running.name)
-    listed_outcome, listed_text = _boot(run, boot, libtest.list_args(harness))
+    listed_outcome, listed_text, _ = _boot(run, boot, libtest.list_args(harness))
     if listed_outcome.ending is not Ending.EXITED or listed_outcome.status != 0:
         return _gave_up(run, write, "listing the tests with --list did not work", listed_outcome)
     selected = libtest.read_list(listed_text)
@@ -81,8 +84,10 @@ def finish_run(
     total: int | None = None
     while remaining:
         batch = _batch(harness, remaining, fits)
-        outcome, text = _boot(run, boot, libtest.exact_args(harness, batch))
+        outcome, text, errors = _boot(run, boot, libtest.exact_args(harness, batch))
         text = libtest.without_abort_notice(text)
+        if errors:
+            write_err(errors)
         progress = libtest.read_progress(text)
         if progress.started is None:
             return _gave_up(run, write, "the test binary stopped before running its tests", outcome)
@@ -103,9 +108,12 @@ def finish_run(
             return _gave_up(run, write, "a boot ran none of the tests left", outcome)
         remaining = [name for name in remaining if name not in finished_here]
     for name in run.aborted_failures:
-        _, text = _boot(run, boot, libtest.exact_args(harness, [name], nocapture=True))
-        text = libtest.without_abort_notice(text)
-        run.failures.append((name, _output_of(libtest.read_progress(text), name)))
+        _, text, errors = _boot(run, boot, libtest.exact_args(harness, [name], nocapture=True))
+        output = _output_of(libtest.read_progress(libtest.without_abort_notice(text)), name)
+        if errors:
+            # libtest's write_stderr_delimiter, as a failed test's output reads under -Zpanic-abort-tests
+            output += ("" if not output or output.endswith("\n") else "\n") + f"---- {name} stderr ----\n{errors}"
+        run.failures.append((name, output))
     if total is None:
         total = _total(run, boot, harness, len(selected))
     filtered_out = max(total - len(selected), 0)
@@ -118,7 +126,7 @@ def finish_run(
     return Outcome(Ending.EXITED, TEST_FAILED_STATUS if failed else 0, message)
 
 
-def _boot(run: _Run, boot: Boot, args: tuple[str, ...]) -> tuple[Outcome, str]:
+def _boot(run: _Run, boot: Boot, args: tuple[str, ...]) -> tuple[Outcome, str, str]:
     run.boots += 1
     return boot(args)
 
@@ -158,8 +166,10 @@ def _output_of(progress: Progress, name: str) -> str:
     region = progress.region
     for marker in (f"test {name} ... ", f"test {name} - should panic ... "):
         if marker in region:
-            return region.split(marker, 1)[1].strip("\n") + "\n"
-    return region.strip("\n") + "\n"
+            region = region.split(marker, 1)[1]
+            break
+    region = region.strip("\n")
+    return region + "\n" if region else ""
 
 
 def _total(run: _Run, boot: Boot, harness: HarnessArgs, selected: int) -> int:
@@ -167,7 +177,7 @@ def _total(run: _Run, boot: Boot, harness: HarnessArgs, selected: int) -> int:
     unfiltered = not harness.filters and not {"--ignored", "--exclude-should-panic"} & set(harness.flags)
     if unfiltered:
         return selected
-    outcome, text = _boot(run, boot, ("--list",))
+    outcome, text, _ = _boot(run, boot, ("--list",))
     return len(libtest.read_list(text)) if outcome.ending is Ending.EXITED else selected
 
 

@@ -45,6 +45,14 @@ from .settings import RunSettings
 
 Notice = Callable[[str], None]  # a line for the user on stderr, whatever the log level
 Sink = Callable[[bytes], None]  # where a boot's program output goes, as it arrives
+
+
+@dataclass(frozen=True)
+class Sinks:
+    stdout: Sink
+    stderr: Sink  # what the program wrote to fd 2 (console.py tells it apart)
+
+
 CMDLINE_MAX_LEN = 4096
 CMDLINE_MAX_WORDS = 60
 CMDLINE_SLACK = 64  # QEMU's and the bootloader's own words around the line
@@ -80,8 +88,11 @@ def run_image(
     *,
     starter: Starter = start,
     offers_kvm: Callable[[], bool] = kvm.kernel_offers_kvm,
+    guest_stderr: Sink | None = None,
 ) -> Outcome:
-    image_file = os.path.join(settings.cwd, settings.image)
+    """Boot the image as `settings` say; the program's stdout goes to `out`, what it wrote to
+    fd 2 to `guest_stderr` (to `out` too when None)."""
+    image_file = os.path.normpath(os.path.join(settings.cwd, settings.image))
     if not os.path.isfile(image_file):
         raise RunError(f"image not found: {settings.image}", "link it with kraftld first")
     initrd = rootfs.initrd_source(settings.initrd, settings.cwd)
@@ -120,16 +131,29 @@ def run_image(
             out.flush()
             shown.extend(data)
 
-        outcome, accel = _first_boot(image, settings, options, choice, stream, starter)
+        def stream_stderr(data: bytes) -> None:
+            if guest_stderr is None:
+                out.write(data)
+                out.flush()
+            else:
+                guest_stderr(data)
+
+        sinks = Sinks(stream, stream_stderr)
+        outcome, accel = _first_boot(image, settings, options, choice, sinks, starter)
         first_output = shown.decode(errors="replace")
         if not aborted.should_finish(settings.args, outcome, first_output) or not is_libtest_harness(image_file):
             return outcome
         log.info("the test binary aborted before its summary: finishing the run in more boots")
 
-        def boot_again(args: tuple[str, ...]) -> tuple[Outcome, str]:
-            captured = bytearray()
-            again, _ = _boot(image, settings, args, replace(options, accel=accel), captured.extend, starter)
-            return again, captured.decode(errors="replace")
+        def boot_again(args: tuple[str, ...]) -> tuple[Outcome, str, str]:
+            captured, errors = bytearray(), bytearray()
+            again, _ = _boot(
+                image, settings, args, replace(options, accel=accel), Sinks(captured.extend, errors.extend), starter
+            )
+            return again, captured.decode(errors="replace"), errors.decode(errors="replace")
+
+        def write_err(text: str) -> None:
+            stream_stderr(text.encode())
 
         def write(text: str) -> None:
             out.write(text.encode())
@@ -139,12 +163,12 @@ def run_image(
             return fits_command_line(image, args, options.params)
 
         return aborted.finish_run(
-            settings.args, first_output, boot_again, fits, write, lambda: time.monotonic() - started
+            settings.args, first_output, boot_again, fits, write, lambda: time.monotonic() - started, write_err
         )
 
 
 def _first_boot(
-    image: str, settings: RunSettings, options: BootOptions, choice: AccelChoice, sink: Sink, starter: Starter
+    image: str, settings: RunSettings, options: BootOptions, choice: AccelChoice, sink: Sinks, starter: Starter
 ) -> tuple[Outcome, Accel]:
     """The boot as asked, under KVM with a fallback to TCG; the outcome and the accelerator that ran it."""
     if choice.accel is Accel.TCG:
@@ -233,7 +257,7 @@ def _staged_image(image: str, cwd: str) -> Iterator[tuple[str, str]]:
 
 
 def _boot(
-    image: str, settings: RunSettings, args: Sequence[str], options: BootOptions, sink: Sink, starter: Starter
+    image: str, settings: RunSettings, args: Sequence[str], options: BootOptions, sink: Sinks, starter: Starter
 ) -> tuple[Outcome, BootFacts]:
     """Boot once with `args` as the program's: the outcome, and the facts the accelerator
     verdict rests on. The program's output goes to `sink` as it arrives."""
@@ -266,9 +290,11 @@ def _boot(
                         open_streams -= 1
                     elif key.fileobj is qemu.stdout:
                         console_bytes += len(chunk)
-                        text = console.feed(chunk)
+                        text, errors = console.split(chunk)
                         if text:
-                            sink(text)
+                            sink.stdout(text)
+                        if errors:
+                            sink.stderr(errors)
                     else:
                         qemu_messages += chunk
                         if (
@@ -286,9 +312,11 @@ def _boot(
     finally:
         if qemu.poll() is None:
             stop_process_group(qemu)
-        rest = console.finish()
+        rest, rest_errors = console.finish_split()
         if rest:
-            sink(rest)
+            sink.stdout(rest)
+        if rest_errors:
+            sink.stderr(rest_errors)
     messages = qemu_messages.decode(errors="replace").strip()
     if messages:
         log.debug("QEMU said: %s", messages)

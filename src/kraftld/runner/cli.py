@@ -1,7 +1,8 @@
 """The `kraftld-run` command: boots an image under QEMU and behaves like the program it holds.
 
 `kraftld-run IMAGE [ARGS…]` is made to be cargo's `runner`: the program sees ARGS as its
-argv[1..], its console output arrives on stdout, and its exit status becomes the runner's. A
+argv[1..], what it writes to stdout and stderr arrives on the runner's (stderr as far as the
+image's runtime marks it, see console.py), and its exit status becomes the runner's. A
 crash gives 134, a guest stopped by KRAFTLD_RUN_TIMEOUT gives 124, and a runner that cannot boot
 the image at all gives 125. No QEMU outlives the runner: Ctrl-C and SIGTERM stop it, and the
 kernel kills it should the runner itself be killed.
@@ -102,9 +103,19 @@ def main(
         err.write(line + "\n")
         err.flush()
 
+    def guest_stderr(data: bytes) -> None:
+        binary = getattr(err, "buffer", None)
+        if binary is None:
+            err.write(data.decode(errors="replace"))
+        else:
+            err.flush()
+            binary.write(data)
+            binary.flush()
+        err.flush()
+
     with _signals_raise():
         try:
-            outcome = run_image(request, out, notice, starter=starter)
+            outcome = run_image(request, out, notice, starter=starter, guest_stderr=guest_stderr)
         except RunError as error:
             err.write(error.render("kraftld-run"))
             return RUNNER_FAILURE_STATUS
