@@ -69,10 +69,15 @@ def mb(size: int) -> str:
     return f"{size / (1 << 20):.0f} MB"
 
 
-def ccache_hits(store: Path) -> tuple[int, int]:
+def ccache_hits(store: Path) -> tuple[int, int, int]:
+    """ccache's direct-mode hits, preprocessor-mode hits (a cpp run each), misses so far."""
     out = run(["ccache", "--print-stats"], {**os.environ, "CCACHE_DIR": str(store)}).stdout
     stats = {k: int(v) for k, v in (line.split("\t") for line in out.splitlines())}
-    return stats["direct_cache_hit"] + stats["preprocessed_cache_hit"], stats["cache_miss"]
+    return stats["direct_cache_hit"], stats["preprocessed_cache_hit"], stats["cache_miss"]
+
+
+def since(after: tuple[int, int, int], before: tuple[int, int, int]) -> tuple[int, int, int]:
+    return (after[0] - before[0], after[1] - before[1], after[2] - before[2])
 
 
 def with_second_option(kraftfile: str | None) -> str:
@@ -146,12 +151,12 @@ def bench(setup: Setup, kraftfile: str | None, runs: int) -> dict[str, object]:
     second.mkdir()
     (second / "Kraftfile").write_text(with_second_option(kraftfile))
     args2 = [str(main_o), "-o", str(second / "image")]
-    hits_before, misses_before = ccache_hits(store)
+    before = ccache_hits(store)
     figures["cold_second_ccache"] = timed(
         [setup.install.kraftld, *args2], kraftld_env(setup, work / "cache-2c", with_ccache), second
     )
-    hits_after, misses_after = ccache_hits(store)
-    figures["second_hits"] = (hits_after - hits_before, misses_after - misses_before)
+    after = ccache_hits(store)
+    figures["second_hits"] = since(after, before)
     figures["cold_second_plain"] = timed(
         [setup.install.kraftld, *args2], kraftld_env(setup, work / "cache-2p", {"KRAFTLD_CCACHE": "0"}), second
     )
@@ -162,8 +167,7 @@ def bench(setup: Setup, kraftfile: str | None, runs: int) -> dict[str, object]:
     figures["cold_fresh_cache_ccache"] = timed(
         [setup.install.kraftld, *args], kraftld_env(setup, work / "cache-fresh", with_ccache), work
     )
-    hits_fresh, misses_fresh = ccache_hits(store)
-    figures["fresh_hits"] = (hits_fresh - hits_after, misses_fresh - misses_after)
+    figures["fresh_hits"] = since(ccache_hits(store), after)
     return figures
 
 
@@ -175,10 +179,15 @@ def report(name: str, f: dict[str, object]) -> None:
         assert isinstance(value, float)
         return value
 
-    def counts(key: str) -> tuple[int, int]:
+    def hits(key: str) -> str:
         value = f[key]
         assert isinstance(value, tuple)
-        return int(value[0]), int(value[1])
+        direct, preprocessed, misses = (int(v) for v in value)
+        total = direct + preprocessed + misses
+        return (
+            f"    ccache: {direct} direct-mode hits, {preprocessed} preprocessor-mode hits, {misses} misses"
+            f" ({100 * (direct + preprocessed) / max(1, total):.0f} % hits)"
+        )
 
     def runs(key: str) -> str:
         value = f[key]
@@ -217,13 +226,11 @@ def report(name: str, f: dict[str, object]) -> None:
     line("  kraftld without ccache", f"{seconds('cold_second_plain'):.1f} s")
     line("  with ccache / bare make", f"{seconds('cold_second_ccache') / bare:.2f}x", "target <= 0.35x")
     line("  without ccache / bare make", f"{seconds('cold_second_plain') / bare:.2f}x")
-    hits, misses = counts("second_hits")
-    print(f"    ccache: {hits} hits, {misses} misses ({100 * hits / max(1, hits + misses):.0f} % hits)")
+    print(hits("second_hits"))
     fresh = seconds("cold_fresh_cache_ccache")
     line("cold build, first configuration, fresh KRAFTLD_CACHE, ccache", f"{fresh:.1f} s")
     line("  / bare make (second configuration's)", f"{fresh / bare:.2f}x", "target <= 0.35x")
-    hits, misses = counts("fresh_hits")
-    print(f"    ccache: {hits} hits, {misses} misses ({100 * hits / max(1, hits + misses):.0f} % hits)")
+    print(hits("fresh_hits"))
 
 
 def main() -> int:

@@ -25,8 +25,8 @@ from kraftld.execute import execute, replay
 from kraftld.headstart import LINK_DIR_MARK
 from kraftld.layout import CacheLayout
 from kraftld.linkline import parse_link_line
-from kraftld.pipeline import plan_from_line
-from kraftld.plan import LinkPlan
+from kraftld.pipeline import make_setup, plan_from_line, shipped_app_texts
+from kraftld.plan import APP_FILES, APP_FOLDER, LinkPlan, app_folder_is_plain, plan_link
 from kraftld.process import run_process
 from kraftld.progress import TerminalProgress
 from kraftld.progress import terminal_progress as real_terminal_progress  # before conftest replaces it
@@ -291,3 +291,46 @@ def test_a_link_that_waited_for_a_build_relinks_on_its_record(linker: Linker) ->
     result = execute(plan, linker.runner, notify=builder_done)
     assert said == ["waiting for another link that uses the same Unikraft build"]
     assert result.fast and linker.runner.makes() == []
+
+
+def test_every_build_names_the_shipped_application_so_its_config_header_is_the_same_in_every_cache(
+    linker: Linker, tmp_path: Path
+) -> None:
+    plan = linker.plan(["main.o", "-o", "app"])
+    build_words = plan.build_command.argv
+    assert f"A={APP_FOLDER}" in build_words and f"A={APP_FOLDER}" in plan.defconfig_command.argv
+    assert not any(path.startswith(plan.paths.app) for path, _ in plan.app_files)  # nothing copied
+    assert sorted(os.listdir(APP_FOLDER)) == sorted(APP_FILES)
+    other = Linker({**linker.environ, "KRAFTLD_CACHE": str(tmp_path / "other-cache")}, linker.cwd, linker.runner)
+    assert f"A={APP_FOLDER}" in other.plan(["main.o", "-o", "app"]).build_command.argv
+
+
+@pytest.mark.parametrize(
+    ("folder", "plain"),
+    [
+        ("/usr/lib/python3/dist-packages/kraftld/unikraft_app", True),
+        ("/home/a user/.venv/lib/kraftld/unikraft_app", False),  # make splits A= on the space
+        ("/opt/k:raft/kraftld/unikraft_app", False),  # `:` ends a make target
+    ],
+)
+def test_a_package_path_make_cannot_take_gets_a_copy_in_the_entry(folder: str, plain: bool) -> None:
+    assert app_folder_is_plain(folder) is plain
+
+
+def test_the_copy_in_the_entry_is_what_make_is_given_then(linker: Linker) -> None:
+    settings = Settings.from_environ(linker.environ)
+    plan, _ = plan_from_line(
+        parse_link_line(["main.o", "-o", "app"]), settings, linker.environ, str(linker.cwd), linker.runner
+    )
+    copy = shipped_app_texts()
+    assert set(copy) == set(APP_FILES) and "kraftld.seed" in copy["kraftld_params.c"]
+    copied = plan_link(
+        resolve_link(parse_link_line(["main.o", "-o", "app"]), str(linker.cwd)),
+        plan.config,
+        settings.cache,
+        plan.runtime,
+        make_setup(linker.environ),
+        copy,
+    )
+    assert f"A={copied.paths.app}" in copied.build_command.argv
+    assert {os.path.join(copied.paths.app, name) for name in APP_FILES} <= {path for path, _ in copied.app_files}

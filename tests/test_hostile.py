@@ -657,7 +657,7 @@ def test_the_table_is_long_enough() -> None:
     assert len({case.id for case in CASES}) == len(CASES)
 
 
-@pytest.mark.parametrize("case", _params())
+@pytest.mark.parametrize("case", list(_params()))
 def test_hostile_input_gives_one_clear_error(case: Case, harness: Harness) -> None:
     attempt = case.make(harness)
     cwd = attempt.cwd or harness.work
@@ -849,7 +849,7 @@ def _assert_no_shell(commands: list[Command]) -> None:
             assert program == "gcc" and command.argv[-1].endswith("kraftld_runtime.c"), command.argv
 
 
-@pytest.mark.parametrize("name", _names(link=False))
+@pytest.mark.parametrize("name", list(_names(link=False)))
 def test_hostile_paths_in_a_dry_run_stay_data(name: str, harness: Harness) -> None:
     link = _hostile_link(harness, name)
     outcome = call(link.args, {**harness.environ, "KRAFTLD_DRY_RUN": "1"}, harness.work, harness.runner())
@@ -862,7 +862,7 @@ def test_hostile_paths_in_a_dry_run_stay_data(name: str, harness: Harness) -> No
     _assert_nothing_ran(harness)
 
 
-@pytest.mark.parametrize("name", _names(link=True))
+@pytest.mark.parametrize("name", list(_names(link=True)))
 def test_hostile_paths_link_and_stay_data(name: str, harness: Harness) -> None:
     link = _hostile_link(harness, name)
     runner = SideOutputRunner(image_bytes=harness.static_elf)

@@ -27,7 +27,7 @@ import os
 
 # Part of every build's cache key: raise it when a build folder made by an older kraftld must not
 # be reused (the key also holds kraftld's version).
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: make's A= is the shipped application (plan.APP_FOLDER)
 # The fast-relink record's format (prebuilt.json) and the head-start note's: a file of another
 # format is ignored, as if absent.
 RECORD_FORMAT = 1
@@ -129,7 +129,7 @@ class EntryLayout:
 
     @property
     def app(self) -> str:
-        """The application kraftld generates (A=)."""
+        """A copy of kraftld's application, used as A= only where the package's own path is not plain."""
         return self._at("app")
 
     @property

@@ -24,11 +24,11 @@ from .libraries import Selection
 from .libraries import choose as choose_libraries
 from .linkline import LinkLine, Request, parse_link_line
 from .logs import configure, log
-from .plan import LinkPlan, MakeSetup, plan_link
+from .plan import APP_FILES, APP_FOLDER, LinkPlan, MakeSetup, app_folder_is_plain, plan_link
 from .process import jobserver, without_make_variables
 from .resolve import resolve_link
 from .response import expand_response_files
-from .runtime import params_source, plan_runtime
+from .runtime import plan_runtime
 from .settings import Settings
 from .sources import UNTRACKED_COUNT, SourceTree, check_unikraft_tree, git_commit, locate, worktree_state
 
@@ -151,6 +151,15 @@ def make_setup(environ: Mapping[str, str]) -> MakeSetup:
     return MakeSetup(base, jobs, flags, fds)
 
 
+def shipped_app_texts() -> dict[str, str]:
+    """The shipped application's files, for a copy in the cache entry (see plan.APP_FOLDER)."""
+    texts = {}
+    for name in APP_FILES:
+        with open(os.path.join(APP_FOLDER, name), encoding="utf-8") as handle:
+            texts[name] = handle.read()
+    return texts
+
+
 def probe_line(args: list[str], environ: Mapping[str, str], cwd: str, runner: ProcessRunner) -> Probed:
     """The configuration a link line would build, decided as a dry run: nothing cloned or built."""
     settings = replace(Settings.from_environ(environ), dry_run=True)
@@ -174,7 +183,7 @@ def plan_from_line(
         settings.cache,
         plan_runtime(settings.cache),
         make_setup(environ),
-        params_source(),
+        None if app_folder_is_plain() else shipped_app_texts(),
         archives,
         compiler_setup(environ, settings.cache),
     )

@@ -62,19 +62,10 @@ class RuntimeObject:
         return tuple(f"-Wl,--wrap={symbol}" for symbol in WRAPPED_SYMBOLS)
 
 
-PARAMS_SOURCE_NAME = "kraftld_params.c"
-
-
 def source_path(name: str = SOURCE_NAME) -> str:
     # The package ships as files (see pyproject's package-data); importlib.resources would cost
     # a fifth of kraftld's start-up for the same answer.
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime", name)
-
-
-def params_source() -> str:
-    """The C source of kraftld's boot parameters, built by Unikraft into its application."""
-    with open(source_path(PARAMS_SOURCE_NAME), encoding="utf-8") as handle:
-        return handle.read()
 
 
 def plan_runtime(cache: str, compiler: str = "gcc") -> RuntimeObject:

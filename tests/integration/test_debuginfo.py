@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from netboot import free_port
 from realboot import PROGRAMS, Tools
 
 KRAFTFILE = Path(__file__).parent.parent.parent / "examples" / "rust-std" / "Kraftfile"
@@ -26,13 +26,6 @@ KRAFTFILE = Path(__file__).parent.parent.parent / "examples" / "rust-std" / "Kra
 # and a KVM that aborts on a host's first boot (as on this project's build machines) cannot cut
 # a gdb session short. QEMU takes the last -machine/-cpu it is given.
 TCG = {"KRAFTLD_QEMU_ARGS": "-machine accel=tcg -cpu max"}
-
-
-def free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +66,7 @@ def test_gdb_breaks_in_musl_and_unikraft_with_backtraces_and_locals(
     gdb = shutil.which("gdb")
     assert gdb, "gdb is not installed (Debian: apt-get install gdb)"
     image, env = musl_image
-    port = free_loopback_port()
+    port = free_port()
     # QEMU's gdb stub on the loopback interface only, the guest stopped before its first instruction.
     qemu_args = ("-gdb", f"tcp:127.0.0.1:{port}", "-S")
     guest = subprocess.Popen(

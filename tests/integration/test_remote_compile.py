@@ -16,18 +16,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from netboot import free_port
 from realboot import PROGRAMS, Tools
 
 # Boots under TCG: what these tests check is the build, and a host whose KVM aborts on the first
 # boot (as this project's build machines do) must not decide it. QEMU takes the last -machine/-cpu.
 TCG = {"KRAFTLD_QEMU_ARGS": "-machine accel=tcg -cpu max"}
-
-
-def free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -62,7 +56,7 @@ def test_a_build_in_an_empty_cache_is_served_from_ccache_s_remote_storage(tools:
     redis = shutil.which("redis-server")
     assert redis, "redis-server is not installed (Debian: apt-get install redis-server)"
     assert shutil.which("ccache"), "ccache is not installed (Debian: apt-get install ccache)"
-    port = free_loopback_port()
+    port = free_port()
     argv = [redis, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
     obj = tools.compile_c(PROGRAMS / "behave.c", tmp_path / "main.o", '-DPROGRAM_NAME="remote"')
     with loopback_server(argv, port, tmp_path / "redis.log"):
@@ -86,7 +80,7 @@ def test_a_build_in_an_empty_cache_is_served_from_ccache_s_remote_storage(tools:
 def test_distcc_compiles_unikraft_on_a_loopback_server(tools: Tools, tmp_path: Path) -> None:
     distccd = shutil.which("distccd")
     assert distccd and shutil.which("distcc"), "distcc is not installed (Debian: apt-get install distcc)"
-    port = free_loopback_port()
+    port = free_port()
     log = tmp_path / "distccd.log"
     argv = [
         distccd,

@@ -1,6 +1,6 @@
 /*
  * kraftld's boot parameters, compiled by Unikraft's build into the application library that
- * kraftld generates (prefix `kraftld`).
+ * kraftld ships (src/kraftld/unikraft_app, prefix `kraftld`).
  *
  * kraftld.seed=[A B C D]  four 64-bit words of host randomness that kraftld-run passes at every
  *                         boot. Passing it also puts a library parameter before the `--` that
