@@ -32,8 +32,10 @@ USAGE = f"""\
 usage: kraftld-run [options] IMAGE [ARGS...]
 
 Boot a unikernel image linked by kraftld under QEMU, with ARGS as the program's arguments.
-The program's output goes to stdout and its exit status is kraftld-run's. Every word after
-IMAGE is the program's, unchanged (cargo test's --nocapture, --exact, --list ... included).
+The program's stdout goes to stdout, its stderr to stderr (with lib-musl; nolibc's goes to
+stdout), and its exit status is kraftld-run's. Every word after IMAGE is the program's,
+unchanged (cargo test's --nocapture, --exact, --list ... included). A test binary that a panic
+aborts (panic=abort) is finished in more boots, with libtest's summary and status (0 or 101).
 
 options (before IMAGE):
   -e, --env NAME=VALUE   set an environment variable in the guest (repeatable); --env NAME
