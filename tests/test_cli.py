@@ -52,6 +52,8 @@ def test_kraftkit_612_lines_dry_run(
         "-Wl,--wrap=getrandom",
         "-Wl,--wrap=syscall",
         "-Wl,--wrap=clock_nanosleep",
+        "-Wl,--wrap=uk_syscall_r_write",
+        "-Wl,--wrap=uk_syscall_r_writev",
     ]
     assert flags[: len(wraps)] == wraps
     assert [f for f in flags if "/inputs/" not in f][len(wraps) : -1] == [

@@ -39,7 +39,16 @@ COMPILE_FLAGS = (
 )
 
 # The symbols the runtime object stands in front of (see kraftld_runtime.c).
-WRAPPED_SYMBOLS = ("exit", "_exit", "_Exit", "getrandom", "syscall", "clock_nanosleep")
+WRAPPED_SYMBOLS = (
+    "exit",
+    "_exit",
+    "_Exit",
+    "getrandom",
+    "syscall",
+    "clock_nanosleep",
+    "uk_syscall_r_write",
+    "uk_syscall_r_writev",
+)
 
 
 @dataclass(frozen=True)
