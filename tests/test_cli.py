@@ -52,6 +52,8 @@ def test_kraftkit_612_lines_dry_run(
         "-Wl,--wrap=getrandom",
         "-Wl,--wrap=syscall",
         "-Wl,--wrap=clock_nanosleep",
+        "-Wl,--wrap=uk_syscall_r_write",
+        "-Wl,--wrap=uk_syscall_r_writev",
         "-Wl,--wrap=uk_syscall_r_open",
         "-Wl,--wrap=uk_syscall_r_openat",
         "-Wl,--wrap=readdir",

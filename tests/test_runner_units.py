@@ -131,8 +131,8 @@ def test_run_arguments() -> None:
     env_request = parse_run_args(["img"], {"KRAFTLD_MEMORY": "64M", "KRAFTLD_RUN_TIMEOUT": "2.5"})
     assert isinstance(env_request, RunSettings)
     assert (env_request.memory, env_request.timeout) == ("64M", 2.5)
-    dashed = parse_run_args(["--", "-img"], {"KRAFTLD_CACHE": "/c"})
-    assert dashed == RunSettings("-img", (), cache="/c")
+    dashed = parse_run_args(["--", "-img"], {"KRAFTLD_CACHE": "/c"}, "/w")
+    assert dashed == RunSettings("-img", (), cache="/c", cwd="/w")
     assert parse_run_args(["--help"], {}) == "help"
 
 
@@ -150,3 +150,30 @@ def test_run_arguments() -> None:
 def test_run_argument_errors(argv: list[str], environ: dict[str, str], message: str) -> None:
     with pytest.raises(RunError, match=message):
         parse_run_args(argv, environ)
+
+
+ERR = b"\x1b]kraftld-stderr;\x07"
+OUT = b"\x1b]kraftld-stdout;\x07"
+
+
+@pytest.mark.parametrize(
+    ("stream", "stdout", "stderr", "status"),
+    [
+        (b"out\r\n" + ERR + b"err\r\n" + OUT + b"more\r\n" + MARK + b"1\x07", b"out\nmore\n", b"err\n", 1),
+        (ERR + b"only stderr" + OUT, b"", b"only stderr", None),
+        (ERR + b"a" + OUT + ERR + b"b\r\n" + OUT + b"c", b"c", b"ab\n", None),
+        (b"\x1b]kraftld-stdouts;\x07", b"\x1b]kraftld-stdouts;\x07", b"", None),  # not a marker
+        (ERR + b"cut short", b"", b"cut short", None),  # a guest that dies inside a write to stderr
+    ],
+)
+def test_console_filter_tells_stderr_apart_at_every_split_point(
+    stream: bytes, stdout: bytes, stderr: bytes, status: int | None
+) -> None:
+    for cut in range(len(stream) + 1):
+        console = ConsoleFilter()
+        parts = [console.split(stream[:cut]), console.split(stream[cut:]), console.finish_split()]
+        assert (b"".join(p[0] for p in parts), b"".join(p[1] for p in parts), console.status) == (
+            stdout,
+            stderr,
+            status,
+        ), cut

@@ -138,6 +138,7 @@ def render_defconfig(kraftfile: Kraftfile, target: Target) -> str:
     options += [(library_option(lib.name), "y") for lib in kraftfile.libraries]
     for lib in kraftfile.libraries:
         options += preset_options(lib.name)
+    options += rootfs_options(kraftfile.rootfs)
     options += kraftfile.unikraft.kconfig
     for lib in kraftfile.libraries:
         options += lib.kconfig
@@ -151,6 +152,23 @@ def render_defconfig(kraftfile: Kraftfile, target: Target) -> str:
         last[key] = value
     lines = [f"# {key} is not set" if value == "n" else f"{key}={value}" for key, value in last.items()]
     return "\n".join(lines) + "\n"
+
+
+# What extracts the Kraftfile's `rootfs` at / when kraftld-run boots the image with it as initrd
+# (through vfscore's `vfs.fstab` boot parameter, see runner/devices.py): a RAM filesystem at /
+# and Unikraft's cpio extractor.
+ROOTFS_KCONFIG = (
+    ("CONFIG_LIBVFSCORE", "y"),
+    ("CONFIG_LIBRAMFS", "y"),
+    ("CONFIG_LIBVFSCORE_AUTOMOUNT_CI", "y"),
+    ("CONFIG_LIBVFSCORE_AUTOMOUNT_CI_RAMFS", "y"),
+    ("CONFIG_LIBVFSCORE_AUTOMOUNT_UP", "y"),
+    ("CONFIG_LIBUKCPIO", "y"),
+)
+
+
+def rootfs_options(rootfs: str | None) -> list[tuple[str, str]]:
+    return list(ROOTFS_KCONFIG) if rootfs else []
 
 
 # Unikraft's posix-environ holds the initial environment in ENVP0..ENVP15; ENVP0 is PATH=/bin.

@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 
 KRAFTFILE_NAMES = ("Kraftfile", "Kraftfile.yaml", "Kraftfile.yml", "kraft.yaml", "kraft.yml")
 
-_TOP_KEYS = {"spec", "specification", "name", "unikraft", "libraries", "targets", "env"}
+_TOP_KEYS = {"spec", "specification", "name", "unikraft", "libraries", "targets", "env", "rootfs"}
 # Keys KraftKit knows that do not change the unikernel kraftld links.
-_IGNORED_TOP_KEYS = {"outdir", "runtime", "template", "rootfs", "cmd", "volumes", "labels", "version"}
+_IGNORED_TOP_KEYS = {"outdir", "runtime", "template", "cmd", "volumes", "labels", "version"}
 _COMPONENT_KEYS = {"source", "version", "kconfig"}
 _TARGET_KEYS = {"name", "plat", "platform", "arch", "architecture", "kconfig"}
 
@@ -57,6 +57,9 @@ class Kraftfile:
     targets: tuple[Target, ...]
     env: tuple[tuple[str, str], ...] = ()  # built into the image's initial environment
     auto_libraries: bool = False  # `libraries: auto`: kraftld chooses them (see libraries.py)
+    # `rootfs`: a folder or a cpio file, absolute; kraftld-run gives it to the guest as its
+    # initrd, extracted at / (runner/rootfs.py), and the build gets what extracts it.
+    rootfs: str | None = None
 
     @property
     def folder(self) -> str | None:
@@ -122,7 +125,17 @@ def parse_kraftfile(text: str, path: str) -> Kraftfile:
         raise ConfigError(f"{path}: targets must be a list", "write `targets: [qemu/x86_64]`")
     targets = tuple(_target(t, path) for t in targets_data)
     env = _environment(data.get("env"), path)
-    return Kraftfile(os.path.abspath(path), name, unikraft, libraries, targets, env, auto)
+    rootfs = _rootfs(data.get("rootfs"), path)
+    return Kraftfile(os.path.abspath(path), name, unikraft, libraries, targets, env, auto, rootfs)
+
+
+def _rootfs(value: Any, path: str) -> str | None:
+    """`rootfs: PATH`, relative to the Kraftfile's folder."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{path}: rootfs must be a path (a folder or a cpio file)", "write `rootfs: ./rootfs`")
+    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), os.path.expanduser(value)))
 
 
 def _environment(value: Any, path: str) -> tuple[tuple[str, str], ...]:

@@ -359,7 +359,7 @@ def choose(
         if f.kind in (FileKind.OBJECT, FileKind.ARCHIVE, FileKind.THIN_ARCHIVE)
     ]
     needed = resolve_needed(inputs, runtime_definitions(settings, runner), gc_sections=gc_sections(link))
-    external = _external_libraries(settings)
+    external = external_libraries(settings)
     musl: frozenset[str] | None = None
     if "musl" in external:
         lib_musl = locate(Component("musl"), settings, kraftfile.folder, runner, clone=False)
@@ -387,7 +387,7 @@ def gc_sections(link: ResolvedLink) -> bool:
     return chosen
 
 
-def _external_libraries(settings: Settings) -> set[str]:
+def external_libraries(settings: Settings) -> set[str]:
     """Libraries kraftld can add: those in the mirror, or (without one) any it can clone."""
     names = {"musl", "lwip"}
     if settings.sources:

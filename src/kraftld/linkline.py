@@ -45,8 +45,6 @@ __all__ = [
 ]
 
 
-
-
 @dataclass(frozen=True)
 class _LinkerWord:
     word: str

@@ -70,9 +70,11 @@ def link(
     notify: Notify | None = None,
     head: HeadStart | None = None,
     head_start: bool = True,
+    kraftfile: Kraftfile | None = None,
 ) -> Linked:
     """Run a link line through every stage. `head`: the steps a head start began; with
-    `head_start`, a link that leaves a fast-relink record notes it for the next head start."""
+    `head_start`, a link that leaves a fast-relink record notes it for the next head start;
+    `kraftfile`: the configuration to build, in place of the one found from `cwd` (kraftld-cc's)."""
     settings = Settings.from_environ(environ)
     expanded = expand_response_files(args)
     line = parse_link_line(expanded)
@@ -85,7 +87,7 @@ def link(
         for decision in line.decisions:
             log.debug("%s", f"{decision.action.value:7} {decision.argument}  ({decision.why})")
     try:
-        plan, probed = plan_from_line(line, settings, environ, cwd, runner)
+        plan, probed = plan_from_line(line, settings, environ, cwd, runner, kraftfile)
         if line.verbose and probed.selection is not None:
             from .libraries_report import describe
 
@@ -168,12 +170,19 @@ def probe_line(args: list[str], environ: Mapping[str, str], cwd: str, runner: Pr
 
 
 def plan_from_line(
-    line: LinkLine, settings: Settings, environ: Mapping[str, str], cwd: str, runner: ProcessRunner
+    line: LinkLine,
+    settings: Settings,
+    environ: Mapping[str, str],
+    cwd: str,
+    runner: ProcessRunner,
+    kraftfile: Kraftfile | None = None,
 ) -> tuple[LinkPlan, Probed]:
     link = resolve_link(line, cwd)
-    kraftfile = load_app_kraftfile(cwd)
+    given = kraftfile is not None  # a configuration decided before the link: built as it is
+    if kraftfile is None:
+        kraftfile = load_app_kraftfile(cwd)
     selection = None
-    if kraftfile.path is None or kraftfile.auto_libraries:  # no Kraftfile, or `libraries: auto`
+    if not given and (kraftfile.path is None or kraftfile.auto_libraries):  # no Kraftfile, or `libraries: auto`
         kraftfile, selection = choose_libraries(kraftfile, link, settings, runner)
     probed = replace(probe_config(kraftfile, settings, runner, clone=not settings.dry_run), selection=selection)
     archives = os.path.join(settings.sources, "archives") if settings.sources else None

@@ -197,4 +197,3 @@ def _fd_open(fd: int) -> bool:
 def without_make_variables(environ: Mapping[str, str]) -> dict[str, str]:
     """The environment minus an outer make's settings, whose jobserver fds would be stale here."""
     return {k: v for k, v in environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
-

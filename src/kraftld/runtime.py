@@ -46,6 +46,9 @@ COMPILE_FLAGS = (
 # program still needs that library: choosing libraries must not count them as the runtime's).
 ANSWERED_SYMBOLS = ("exit", "_exit", "_Exit", "getrandom", "syscall", "clock_nanosleep")
 FORWARDED_SYMBOLS = (
+    # the guest's standard error marked on the console (kraftld_runtime.c)
+    "uk_syscall_r_write",
+    "uk_syscall_r_writev",
     # kraftld_files.c: the syscall shim's open functions lib-musl calls, vfscore's readdir, linkat
     "uk_syscall_r_open",
     "uk_syscall_r_openat",

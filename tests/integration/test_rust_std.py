@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from realboot import TARGET, Tools, no_network_prefix, toolchain
+from realboot import PROGRAMS, TARGET, Tools, no_network_prefix, toolchain
 
 EXAMPLE = Path(__file__).parent.parent.parent / "examples" / "rust-std"
 
@@ -74,18 +74,20 @@ def test_std_program_end_to_end(tools: Tools, project: tuple[Path, dict[str, str
         "4 distinct word lengths",
         "file: written and read back inside the unikernel",
         "20! from another thread = 2432902008176640000",
-        "this line went to stderr",
         "the clock moved: true",
     ]
+    assert result.stderr == b"this line went to stderr\n"  # eprintln!: the guest's fd 2, apart
     assert result.returncode == 3
 
     panicked = tools.run(image, ["panic"])
     assert panicked.returncode == 134
+    # std's panic message goes to stderr, as on Linux; then the runner's own line.
     assert (
-        "panicked at src/main.rs" in panicked.stdout.decode()
-        and "asked to panic with 1 argument(s)" in panicked.stdout.decode()
+        "panicked at src/main.rs" in panicked.stderr.decode()
+        and "asked to panic with 1 argument(s)" in panicked.stderr.decode()
     )
-    assert "crashed" in panicked.stderr.decode()
+    assert "panicked" not in panicked.stdout.decode()
+    assert "crashed" in panicked.stderr.decode().splitlines()[-1]
 
     second = tools.run(folder / "target" / TARGET / "debug" / "second", ["x"])
     assert (second.stdout.decode(), second.returncode) == ('second binary, arguments: ["x"]\n', 7)
@@ -190,3 +192,38 @@ def test_libtest_arguments_reach_the_test_binary(
     through_cargo = cargo(project, "test", "--test", "in_unikernel", "--", "--exact", "threads_join", "--nocapture")
     assert through_cargo.returncode == 0, through_cargo.stdout[-3000:] + through_cargo.stderr[-3000:]
     assert "test threads_join ... ok" in through_cargo.stdout and "1 passed" in through_cargo.stdout
+
+
+def test_aborting_tests_are_finished_as_on_a_host_with_panic_abort_tests(
+    tools: Tools, project: tuple[Path, dict[str, str], list[str], str]
+) -> None:
+    """should_panic tests and failing assertions abort the whole binary here (panic=abort):
+    kraftld-run boots again for the tests left and gives libtest's summary and status."""
+    folder = project[0]
+    added = folder / "tests" / "aborting.rs"
+    shutil.copy(PROGRAMS / "aborting_tests.rs", added)
+    try:
+        run = cargo(project, "test", "--test", "aborting")
+        out = run.stdout
+        assert run.returncode == 101, out[-3000:] + run.stderr[-3000:]
+        for line in (
+            "test a_passes ... ok",
+            "test b_panics_as_it_should - should panic ... ok",
+            "test c_fails ... FAILED",
+            "test d_ignored ... ignored, only with --ignored",
+            "test e_panics_too - should panic ... ok",
+            "test f_passes_after_the_aborts ... ok",
+        ):
+            assert line in out.splitlines(), out
+        # The failing test's panic message, from its boot with --nocapture, as libtest shows it.
+        assert "---- c_fails stdout ----" in out and "arithmetic is off" in out, out
+        assert "\nfailures:\n    c_fails\n" in out
+        assert "test result: FAILED. 4 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out" in out
+        assert "3 test(s) ended the test binary (panic=abort)" in run.stderr
+
+        skipped = cargo(project, "test", "--test", "aborting", "--", "--skip", "c_fails", "--skip", "a_")
+        assert skipped.returncode == 0, skipped.stdout[-3000:] + skipped.stderr[-3000:]
+        assert "test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 2 filtered out" in skipped.stdout
+        assert "a_passes" not in skipped.stdout and "c_fails" not in skipped.stdout
+    finally:
+        added.unlink()  # the module's other tests count the example's test binaries

@@ -1,5 +1,6 @@
 """Boots an image for kraftld-run: picks the accelerator, boots once, and boots again under TCG
-only when KVM failed before the guest ran.
+only when KVM failed before the guest ran; a libtest binary that aborted mid-run boots again
+until its run is finished (aborted.py decides what each further boot runs).
 
 The one place the runner starts QEMU (through process.start, or a starter a test injects) and
 reads its console; the settings, the guest's devices and QEMU's command come in ready-made.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import mmap
 import os
 import re
 import selectors
@@ -16,23 +18,45 @@ import shlex
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 from ..errors import RunError
 from ..logs import log
 from ..process import stop_process_group
-from . import kvm
+from . import aborted, kvm, libtest, rootfs
 from .console import ConsoleFilter
 from .devices import guest_setup
 from .image import read_image
 from .kvm import BootFacts, Verdict
 from .process import Launch, Starter, start
-from .qemu import DEBUG_EXIT_CODES, Accel, BootOptions, Ending, Outcome, interpret, qemu_command
+from .qemu import (
+    DEBUG_EXIT_CODES,
+    Accel,
+    BootOptions,
+    Ending,
+    Outcome,
+    interpret,
+    kernel_command_line,
+    qemu_command,
+)
 from .settings import RunSettings
 
 Notice = Callable[[str], None]  # a line for the user on stderr, whatever the log level
+Sink = Callable[[bytes], None]  # where a boot's program output goes, as it arrives
+
+
+@dataclass(frozen=True)
+class Sinks:
+    stdout: Sink
+    stderr: Sink  # what the program wrote to fd 2 (console.py tells it apart)
+
+
+CMDLINE_MAX_LEN = 4096
+CMDLINE_MAX_WORDS = 60
+CMDLINE_SLACK = 64  # QEMU's and the bootloader's own words around the line
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9._/+-]+")
 
 
 @dataclass(frozen=True)
@@ -64,10 +88,15 @@ def run_image(
     *,
     starter: Starter = start,
     offers_kvm: Callable[[], bool] = kvm.kernel_offers_kvm,
+    guest_stderr: Sink | None = None,
 ) -> Outcome:
-    if not os.path.isfile(settings.image):
+    """Boot the image as `settings` say; the program's stdout goes to `out`, what it wrote to
+    fd 2 to `guest_stderr` (to `out` too when None)."""
+    image_file = os.path.normpath(os.path.join(settings.cwd, settings.image))
+    if not os.path.isfile(image_file):
         raise RunError(f"image not found: {settings.image}", "link it with kraftld first")
-    setup = guest_setup(settings, read_image(settings.image))
+    initrd = rootfs.initrd_source(settings.initrd, settings.cwd)
+    setup = guest_setup(settings, read_image(image_file), initrd)
     for port in [settings.gdb_port] if settings.gdb_port is not None else []:
         _check_port_free("127.0.0.1", port, "tcp", "--gdb")
     for publish in settings.publish:
@@ -84,30 +113,98 @@ def run_image(
         params=setup.params,
     )
     if settings.gdb_port is not None:
-        symbols = symbols_file(settings.image)
+        symbols = symbols_file(image_file)
         notice(
             f"kraftld-run: the guest waits for a debugger: "
             f"gdb {shlex.quote(symbols)} -ex 'target remote localhost:{settings.gdb_port}'"
         )
     choice = choose_accel(settings, offers_kvm)
     log.info("accelerator: %s (%s)", choice.accel.value.upper(), choice.why)
-    with _staged_image(settings.image) as image:
-        if choice.accel is Accel.TCG:
-            outcome, _ = _boot(image, settings, replace(options, accel=Accel.TCG), out, starter)
+    started = time.monotonic()
+    with _staged_image(settings.image, settings.cwd) as (image, folder):
+        if initrd is not None:
+            options = replace(options, initrd=rootfs.prepare(initrd, folder))
+        shown = bytearray()
+
+        def stream(data: bytes) -> None:
+            out.write(data)
+            out.flush()
+            shown.extend(data)
+
+        def stream_stderr(data: bytes) -> None:
+            if guest_stderr is None:
+                out.write(data)
+                out.flush()
+            else:
+                guest_stderr(data)
+
+        sinks = Sinks(stream, stream_stderr)
+        outcome, accel = _first_boot(image, settings, options, choice, sinks, starter)
+        first_output = shown.decode(errors="replace")
+        if not aborted.should_finish(settings.args, outcome, first_output) or not is_libtest_harness(image_file):
             return outcome
-        outcome, facts = _boot(image, settings, replace(options, accel=Accel.KVM), out, starter)
-        failure = kvm.kvm_failed_before_guest(facts)
-        if failure is None:
-            if choice.remembered is None:
-                kvm.remember_verdict(choice.verdict_file, Verdict(True, "a guest ran under KVM"))
-            return outcome
-        log.info("accelerator: KVM failed before the guest ran (%s); booting again under TCG", failure)
-        outcome, tcg_facts = _boot(image, settings, replace(options, accel=Accel.TCG), out, starter)
-        if _guest_ran(tcg_facts):
-            # Only now is it KVM's fault: the same boot ran under TCG.
-            kvm.remember_verdict(choice.verdict_file, Verdict(False, failure))
-            log.info("accelerator: TCG from now on (remembered in %s)", choice.verdict_file)
-        return outcome
+        log.info("the test binary aborted before its summary: finishing the run in more boots")
+
+        def boot_again(args: tuple[str, ...]) -> tuple[Outcome, str, str]:
+            captured, errors = bytearray(), bytearray()
+            again, _ = _boot(
+                image, settings, args, replace(options, accel=accel), Sinks(captured.extend, errors.extend), starter
+            )
+            return again, captured.decode(errors="replace"), errors.decode(errors="replace")
+
+        def write_err(text: str) -> None:
+            stream_stderr(text.encode())
+
+        def write(text: str) -> None:
+            out.write(text.encode())
+            out.flush()
+
+        def fits(args: tuple[str, ...]) -> bool:
+            return fits_command_line(image, args, options.params)
+
+        return aborted.finish_run(
+            settings.args, first_output, boot_again, fits, write, lambda: time.monotonic() - started, write_err
+        )
+
+
+def _first_boot(
+    image: str, settings: RunSettings, options: BootOptions, choice: AccelChoice, sink: Sinks, starter: Starter
+) -> tuple[Outcome, Accel]:
+    """The boot as asked, under KVM with a fallback to TCG; the outcome and the accelerator that ran it."""
+    if choice.accel is Accel.TCG:
+        outcome, _ = _boot(image, settings, settings.args, replace(options, accel=Accel.TCG), sink, starter)
+        return outcome, Accel.TCG
+    outcome, facts = _boot(image, settings, settings.args, replace(options, accel=Accel.KVM), sink, starter)
+    failure = kvm.kvm_failed_before_guest(facts)
+    if failure is None:
+        if choice.remembered is None:
+            kvm.remember_verdict(choice.verdict_file, Verdict(True, "a guest ran under KVM"))
+        return outcome, Accel.KVM
+    log.info("accelerator: KVM failed before the guest ran (%s); booting again under TCG", failure)
+    outcome, tcg_facts = _boot(image, settings, settings.args, replace(options, accel=Accel.TCG), sink, starter)
+    if _guest_ran(tcg_facts):
+        # Only now is it KVM's fault: the same boot ran under TCG.
+        kvm.remember_verdict(choice.verdict_file, Verdict(False, failure))
+        log.info("accelerator: TCG from now on (remembered in %s)", choice.verdict_file)
+    return outcome, Accel.TCG
+
+
+def is_libtest_harness(image: str) -> bool:
+    """Whether the image holds libtest's own words: only then is its output read as a test run
+    (a plain program that prints `running 1 test` and aborts keeps its 134)."""
+    try:
+        with open(image, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return data.find(libtest.HARNESS_SIGNATURE) != -1
+    except (OSError, ValueError):
+        return False
+
+
+def fits_command_line(image_name: str, args: Sequence[str], params: Sequence[str]) -> bool:
+    """Whether the program's arguments fit Unikraft's kernel command line (ukboot's defaults:
+    CONFIG_LIBUKBOOT_CMDLINE_MAX_LEN 4096 bytes, CONFIG_LIBUKBOOT_MAXNBARGS 60 words, the
+    kernel's name first); the words are counted generously, as if every space split one."""
+    line = f"{image_name} " + kernel_command_line(args, [0, 0, 0, 0], params)
+    return len(line.encode()) < CMDLINE_MAX_LEN - CMDLINE_SLACK and len(line.split()) <= CMDLINE_MAX_WORDS - 2
 
 
 def symbols_file(image: str) -> str:
@@ -142,25 +239,32 @@ def _check_port_free(host: str, port: int, protocol: str, option: str) -> None:
 
 
 @contextlib.contextmanager
-def _staged_image(image: str) -> Iterator[str]:
-    """The image under a plain path: QEMU puts the path in front of the kernel command line,
-    where spaces or quotes would turn into arguments."""
+def _staged_image(image: str, cwd: str) -> Iterator[tuple[str, str]]:
+    """The image's path for QEMU, and a temporary folder for the boots' own files.
+
+    QEMU runs in the caller's folder (their relative paths in --qemu-arg stay theirs) and puts
+    the kernel's path in front of the command line, as the program's argv[0]: the path as given
+    when it is plain, as on Linux; else a link to it under a plain name in the temporary folder,
+    where spaces or quotes cannot turn into arguments."""
     with tempfile.TemporaryDirectory(prefix="kraftld-run-") as folder:
+        if _PLAIN_PATH.fullmatch(image) and os.path.isfile(os.path.join(cwd, image)):
+            yield image, folder
+            return
         name = re.sub(r"[^A-Za-z0-9._-]", "_", os.path.basename(image)) or "image"
         staged = os.path.join(folder, name)
-        os.symlink(os.path.abspath(image), staged)
-        yield staged
+        os.symlink(os.path.join(cwd, image), staged)
+        yield staged, folder
 
 
 def _boot(
-    image: str, settings: RunSettings, options: BootOptions, out: BinaryIO, starter: Starter
+    image: str, settings: RunSettings, args: Sequence[str], options: BootOptions, sink: Sinks, starter: Starter
 ) -> tuple[Outcome, BootFacts]:
-    """Boot once: the outcome, and the facts the accelerator verdict rests on."""
+    """Boot once with `args` as the program's: the outcome, and the facts the accelerator
+    verdict rests on. The program's output goes to `sink` as it arrives."""
     seed = [int.from_bytes(os.urandom(8), "little") for _ in range(4)]
-    command = qemu_command(os.path.basename(image), settings.args, options, seed)
+    command = qemu_command(image, args, options, seed)
     started = time.monotonic()
-    # Run from the image's folder so the kernel path, argv[0], is just the image's name.
-    qemu = starter(Launch(command, os.path.dirname(image)))
+    qemu = starter(Launch(command, settings.cwd))
     console = ConsoleFilter()
     qemu_messages = bytearray()
     console_bytes = 0
@@ -186,10 +290,11 @@ def _boot(
                         open_streams -= 1
                     elif key.fileobj is qemu.stdout:
                         console_bytes += len(chunk)
-                        text = console.feed(chunk)
+                        text, errors = console.split(chunk)
                         if text:
-                            out.write(text)
-                            out.flush()
+                            sink.stdout(text)
+                        if errors:
+                            sink.stderr(errors)
                     else:
                         qemu_messages += chunk
                         if (
@@ -207,10 +312,11 @@ def _boot(
     finally:
         if qemu.poll() is None:
             stop_process_group(qemu)
-        rest = console.finish()
+        rest, rest_errors = console.finish_split()
         if rest:
-            out.write(rest)
-            out.flush()
+            sink.stdout(rest)
+        if rest_errors:
+            sink.stderr(rest_errors)
     messages = qemu_messages.decode(errors="replace").strip()
     if messages:
         log.debug("QEMU said: %s", messages)

@@ -1,7 +1,8 @@
 """The `kraftld-run` command: boots an image under QEMU and behaves like the program it holds.
 
 `kraftld-run IMAGE [ARGS…]` is made to be cargo's `runner`: the program sees ARGS as its
-argv[1..], its console output arrives on stdout, and its exit status becomes the runner's. A
+argv[1..], what it writes to stdout and stderr arrives on the runner's (stderr as far as the
+image's runtime marks it, see console.py), and its exit status becomes the runner's. A
 crash gives 134, a guest stopped by KRAFTLD_RUN_TIMEOUT gives 124, and a runner that cannot boot
 the image at all gives 125. No QEMU outlives the runner: Ctrl-C and SIGTERM stop it, and the
 kernel kills it should the runner itself be killed.
@@ -31,8 +32,10 @@ USAGE = f"""\
 usage: kraftld-run [options] IMAGE [ARGS...]
 
 Boot a unikernel image linked by kraftld under QEMU, with ARGS as the program's arguments.
-The program's output goes to stdout and its exit status is kraftld-run's. Every word after
-IMAGE is the program's, unchanged (cargo test's --nocapture, --exact, --list ... included).
+The program's stdout goes to stdout, its stderr to stderr (with lib-musl; nolibc's goes to
+stdout), and its exit status is kraftld-run's. Every word after IMAGE is the program's,
+unchanged (cargo test's --nocapture, --exact, --list ... included). A test binary that a panic
+aborts (panic=abort) is finished in more boots, with libtest's summary and status (0 or 101).
 
 options (before IMAGE):
   -e, --env NAME=VALUE   set an environment variable in the guest (repeatable); --env NAME
@@ -48,12 +51,16 @@ options (before IMAGE):
                          has a network driver)
   --dhcp                 let the guest ask DHCP for its address instead of being given
                          10.0.2.15/24 at boot
+  --initrd FILE|DIR      the guest's / starts with these files: a folder (packed into a cpio
+                         archive for each run) or a cpio (newc) file. Default: the Kraftfile's
+                         rootfs. Needs CONFIG_LIBUKCPIO and CONFIG_LIBVFSCORE_AUTOMOUNT_UP
   --param NAME=VALUE     one more Unikraft boot parameter, e.g. --param netdev.ip=... (repeatable)
   --gdb[=PORT]           start QEMU's gdb stub on localhost:PORT (default {DEFAULT_GDB_PORT}), the guest
                          stopped before its first instruction; prints the gdb command to attach
   --memory SIZE          guest memory, e.g. 256M (KRAFTLD_MEMORY; default 128M)
   --timeout SECS         stop the guest after SECS seconds, status 124 (KRAFTLD_RUN_TIMEOUT)
-  --qemu-arg ARG         one more argument for QEMU (repeatable; KRAFTLD_QEMU_ARGS adds more)
+  --qemu-arg ARG         one more argument for QEMU (repeatable; KRAFTLD_QEMU_ARGS adds more);
+                         QEMU runs in the current folder, so relative paths are yours
   --verbose              show the QEMU command, the accelerator and why, QEMU's own messages
   --version, -h/--help
 
@@ -74,12 +81,13 @@ def main(
     stdout: BinaryIO | None = None,
     stderr: TextIO | None = None,
     starter: Starter = start,
+    cwd: str | None = None,
 ) -> int:
     env = os.environ if environ is None else environ
     out = stdout or sys.stdout.buffer
     err = stderr or sys.stderr
     try:
-        request = parse_run_args(list(sys.argv[1:] if argv is None else argv), env)
+        request = parse_run_args(list(sys.argv[1:] if argv is None else argv), env, cwd)
     except RunError as error:
         err.write(error.render("kraftld-run"))
         return RUNNER_FAILURE_STATUS
@@ -97,9 +105,19 @@ def main(
         err.write(line + "\n")
         err.flush()
 
+    def guest_stderr(data: bytes) -> None:
+        binary = getattr(err, "buffer", None)
+        if binary is None:
+            err.write(data.decode(errors="replace"))
+        else:
+            err.flush()
+            binary.write(data)
+            binary.flush()
+        err.flush()
+
     with _signals_raise():
         try:
-            outcome = run_image(request, out, notice, starter=starter)
+            outcome = run_image(request, out, notice, starter=starter, guest_stderr=guest_stderr)
         except RunError as error:
             err.write(error.render("kraftld-run"))
             return RUNNER_FAILURE_STATUS

@@ -5,6 +5,9 @@ Each feature rests on a Unikraft library and its boot parameter, found in the im
 image.py); an image without them gets an error naming the Kraftfile options to add, not a guest
 that silently ignores what it was given.
 - `--env`: posix-environ's `env.vars` (CONFIG_LIBPOSIX_ENVIRON_LIBPARAM), up to its count;
+- `--initrd` / the Kraftfile's `rootfs:`: QEMU's -initrd, extracted at / by vfscore's `extract`
+  driver (ukcpio) through a `vfs.fstab` entry, into the RAM filesystem there (ramfs=2: one is
+  mounted first if nothing is yet);
 - `--volume`: vfscore's `vfs.fstab` (CONFIG_LIBVFSCORE_AUTOMOUNT_UP) mounting 9pfs over
   virtio-9p on PCI; each volume is one `-fsdev`/`virtio-9p-pci` pair with tag fsN;
 - the network: a virtio-net card on QEMU's user-mode network when the image has the driver; the
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from ..errors import RunError
 from .image import ImageFacts
 from .qemu import Forward, Network, Share
+from .rootfs import Initrd
 from .settings import RunSettings, memory_mib
 
 # QEMU's user network: the guest's address, the host seen from the guest (gateway and DNS).
@@ -42,6 +46,9 @@ NETWORK_OPTIONS = (
     "CONFIG_LIBUKNETDEV: y, CONFIG_LIBUKNETDEV_EINFO_LIBPARAM: y, CONFIG_LIBVIRTIO_NET: y and "
     "CONFIG_LIBVIRTIO_PCI: y, and the lwip library"
 )
+INITRD_OPTIONS = "CONFIG_LIBVFSCORE_AUTOMOUNT_UP: y and CONFIG_LIBUKCPIO: y (with CONFIG_LIBRAMFS)"
+INITRD_FSTAB = "initrd0:/:extract::ramfs=2"
+INITRD_LIBRARIES = ("libvfscore", "libukcpio", "libramfs")
 # The libraries each feature needs, by their uklibid names.
 VOLUME_LIBRARIES = ("libvfscore", "lib9pfs", "libuk9p", "libvirtio_9p", "libvirtio_pci")
 NETWORK_LIBRARIES = ("libuknetdev", "libvirtio_net", "libvirtio_pci")
@@ -66,21 +73,29 @@ def _check_memory(settings: RunSettings, facts: ImageFacts | None) -> None:
     )
 
 
-def guest_setup(settings: RunSettings, facts: ImageFacts | None) -> GuestSetup:
-    """The parameters and devices for `settings`; RunError if the image lacks what they need.
+def guest_setup(settings: RunSettings, facts: ImageFacts | None, initrd: Initrd | None = None) -> GuestSetup:
+    """The parameters and devices for `settings` (and the initrd it asks for, see rootfs.py);
+    RunError if the image lacks what they need.
 
     `facts` None (an image this runner cannot read) checks nothing and passes everything on.
     """
     params: list[str] = []
     notes: list[str] = []
     _check_memory(settings, facts)
+    fstab_entries = len(settings.volumes) + (initrd is not None)
+    if initrd is not None:
+        option = "--initrd" if initrd.origin == "--initrd" else "the Kraftfile's rootfs"
+        _require_param(facts, "vfs.fstab", fstab_entries, option, INITRD_OPTIONS)
+        _require_libraries(facts, INITRD_LIBRARIES, option, INITRD_OPTIONS)
+        params.append(f"vfs.fstab={INITRD_FSTAB}")
+        notes.append(f"initrd {initrd.path} ({initrd.origin}) extracted at /")
     if settings.env:
         _require_param(facts, "env.vars", len(settings.env), "--env", ENV_OPTIONS)
         params += [f"env.vars={name}={value}" for name, value in settings.env]
     shares = []
     for index, volume in enumerate(settings.volumes):
         if index == 0:
-            _require_param(facts, "vfs.fstab", len(settings.volumes), "--volume", VOLUME_OPTIONS)
+            _require_param(facts, "vfs.fstab", fstab_entries, "--volume", VOLUME_OPTIONS)
             _require_libraries(facts, VOLUME_LIBRARIES, "--volume", VOLUME_OPTIONS)
         tag = f"fs{index}"
         flags = MS_RDONLY if volume.read_only else 0

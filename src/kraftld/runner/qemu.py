@@ -66,6 +66,7 @@ class BootOptions:
     network: Network | None = None
     gdb_port: int | None = None
     params: tuple[str, ...] = field(default=())  # boot parameters before the `--`, unquoted
+    initrd: str | None = None  # a cpio file QEMU loads beside the kernel (a multiboot module)
 
 
 def quote_argument(arg: str) -> str:
@@ -95,8 +96,10 @@ def _option_value(text: str) -> str:
 
 
 def device_args(options: BootOptions) -> list[str]:
-    """The devices beyond the console and the exit port: shared folders, network, debugger."""
+    """The devices beyond the console and the exit port: initrd, shared folders, network, debugger."""
     args: list[str] = []
+    if options.initrd is not None:
+        args += ["-initrd", options.initrd]
     for share in options.shares:
         fsdev = f"local,id={share.tag},path={_option_value(share.host)},security_model=none"
         if share.read_only:

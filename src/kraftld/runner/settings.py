@@ -40,6 +40,7 @@ _VALUE_OPTIONS = {
     "--publish": "publish",
     "--net": "net",
     "--param": "param",
+    "--initrd": "initrd",
 }
 
 
@@ -79,13 +80,19 @@ class RunSettings:
     verbose: bool = False
     log_level: str = "warning"
     cache: str = ""
+    initrd: str | None = None  # --initrd, absolute: a folder or a cpio file
+    cwd: str = "."  # the caller's folder: QEMU runs there, so its relative paths are the caller's
 
 
 Request = RunSettings | Literal["help", "version"]
 
 
-def parse_run_args(argv: Sequence[str], environ: Mapping[str, str]) -> Request:
-    """The settings, or "help"/"version" when that was asked for; RunError for anything wrong."""
+def parse_run_args(argv: Sequence[str], environ: Mapping[str, str], cwd: str | None = None) -> Request:
+    """The settings, or "help"/"version" when that was asked for; RunError for anything wrong.
+
+    Relative paths (--volume, --initrd) are the caller's: taken against `cwd` (the process's
+    folder unless given)."""
+    cwd = os.path.abspath(cwd or os.getcwd())
     values: dict[str, list[str]] = {name: [] for name in set(_VALUE_OPTIONS.values())}
     flags = {"verbose": False, "dhcp": False}
     gdb: str | None = None
@@ -143,7 +150,7 @@ def parse_run_args(argv: Sequence[str], environ: Mapping[str, str]) -> Request:
         timeout=timeout,
         qemu_args=(*_qemu_args(environ.get("KRAFTLD_QEMU_ARGS", "")), *values["qemu-arg"]),
         env=_environment(values["env"], environ),
-        volumes=_volumes(values["volume"]),
+        volumes=_volumes(values["volume"], cwd),
         gdb_port=None if gdb is None else _port(gdb, "--gdb"),
         publish=publish,
         net="none" if net == "none" else ("user" if values["net"] else "auto"),
@@ -152,6 +159,8 @@ def parse_run_args(argv: Sequence[str], environ: Mapping[str, str]) -> Request:
         verbose=verbose,
         log_level="debug" if verbose else _log_level(environ),
         cache=cache_dir(environ),
+        initrd=_initrd(_last(values["initrd"]), cwd),
+        cwd=cwd,
     )
 
 
@@ -212,7 +221,16 @@ def _environment(entries: list[str], environ: Mapping[str, str]) -> tuple[tuple[
     return tuple(found.items())
 
 
-def _volumes(entries: list[str]) -> tuple[Volume, ...]:
+def _initrd(text: str | None, cwd: str) -> str | None:
+    if text is None:
+        return None
+    path = os.path.join(cwd, os.path.expanduser(text))
+    if not os.path.exists(path):
+        raise RunError(f"--initrd {text!r}: no file or folder {path}", "give a folder, or a cpio (newc) file")
+    return os.path.normpath(path)
+
+
+def _volumes(entries: list[str], cwd: str) -> tuple[Volume, ...]:
     volumes = []
     for entry in entries:
         parts = entry.split(":")
@@ -223,7 +241,7 @@ def _volumes(entries: list[str]) -> tuple[Volume, ...]:
             raise RunError(
                 f"--volume {entry!r} is not HOST_DIR:GUEST_PATH[:ro]", "write -v ./data:/data or -v ./data:/data:ro"
             )
-        host, guest = os.path.abspath(os.path.expanduser(parts[0])), parts[1]
+        host, guest = os.path.normpath(os.path.join(cwd, os.path.expanduser(parts[0]))), parts[1]
         if not os.path.isdir(host):
             raise RunError(f"--volume {entry!r}: no folder {host}", "share a folder that exists on the host")
         if not guest.startswith("/") or guest.rstrip("/") == "" or any(c.isspace() for c in guest):

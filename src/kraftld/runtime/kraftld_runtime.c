@@ -1,10 +1,10 @@
 /*
  * kraftld's runtime object: what a program needs from a unikernel that Unikraft does not give it.
- * kraftld links it last, with `--wrap` for exit, _exit, _Exit, getrandom, syscall and
- * clock_nanosleep here, and for the names kraftld_files.c stands in front of (runtime.py lists
- * them all). Two concerns live in files of their own, included at the end: small allocations
- * (kraftld_malloc.c), files as on Linux (kraftld_files.c) and threads' stack overflows
- * (kraftld_stacks.c).
+ * kraftld links it last, with `--wrap` for exit, _exit, _Exit, getrandom, syscall,
+ * clock_nanosleep, uk_syscall_r_write and uk_syscall_r_writev here, and for the names the
+ * included files stand in front of (runtime.py lists them all). Three concerns live in files of
+ * their own, included at the end: small allocations (kraftld_malloc.c), files as on Linux
+ * (kraftld_files.c) and threads' stack overflows (kraftld_stacks.c).
  *
  * Exit status. Unikraft calls main() and then halts, dropping its return value, and with
  * lib-musl exit(n) never reaches a halt at all (the exiting thread is killed and the guest
@@ -34,6 +34,14 @@
  * the cooperative scheduler a retry loop that sleeps starves every other thread (lwIP's among
  * them). The wrapper gives clock_nanosleep nanosleep's semantics, for relative and absolute
  * (TIMER_ABSTIME) times on CLOCK_REALTIME, CLOCK_MONOTONIC and CLOCK_BOOTTIME.
+ *
+ * Standard error. Unikraft's posix-tty makes fd 2 a copy of fd 1, both the one serial console:
+ * the host cannot tell them apart. The write system calls (posix-fdio's uk_syscall_r_write and
+ * uk_syscall_r_writev, which lib-musl's write(), writev() and stdio reach through the syscall
+ * shim) are wrapped: a write to fd 2 goes out between `ESC ] kraftld-stderr ; BEL` and
+ * `ESC ] kraftld-stdout ; BEL`, which kraftld-run takes out, sending what is between to its
+ * stderr. nolibc's stdio writes to the console without a file descriptor: its stderr stays on
+ * stdout.
  *
  * Rust's std also references a few things no Unikraft library defines; weak stand-ins follow
  * at the end (unwinding entry points, posix_spawnp). A real definition always takes precedence.
@@ -75,6 +83,8 @@ extern int nanosleep(const struct kraftld_timespec *request, struct kraftld_time
 extern int clock_gettime(int clock, struct kraftld_timespec *now) __attribute__((weak));
 extern int __real_clock_nanosleep(int clock, int flags, const struct kraftld_timespec *request,
 				  struct kraftld_timespec *remain) __attribute__((weak));
+extern long __real_uk_syscall_r_write(long fd, long buffer, long length) __attribute__((weak));
+extern long __real_uk_syscall_r_writev(long fd, long iov, long count) __attribute__((weak));
 /* kraftld_params.c, built into kraftld's application library when uklibparam is on. */
 extern unsigned long long kraftld_seed[4] __attribute__((weak));
 
@@ -85,6 +95,8 @@ kraftld_ssize __wrap_getrandom(void *buffer, kraftld_size length, unsigned int f
 long __wrap_syscall(long number, long a, long b, long c, long d, long e, long f);
 int __wrap_clock_nanosleep(int clock, int flags, const struct kraftld_timespec *request,
 			   struct kraftld_timespec *remain);
+long __wrap_uk_syscall_r_write(long fd, long buffer, long length);
+long __wrap_uk_syscall_r_writev(long fd, long iov, long count);
 
 static inline void kraftld_outb(unsigned short port, unsigned char value)
 {
@@ -514,6 +526,38 @@ __attribute__((weak)) int posix_spawnp(int *pid, const char *file, const void *f
 	(void)argv;
 	(void)envp;
 	return KRAFTLD_ENOSYS;
+}
+
+/* Standard error (see "Standard error" above). The markers go straight to the serial port, as
+ * the exit status does, around the write the console driver makes. */
+#define KRAFTLD_STDERR_FD 2
+
+long __wrap_uk_syscall_r_write(long fd, long buffer, long length)
+{
+	long result;
+
+	if (!__real_uk_syscall_r_write)
+		return -KRAFTLD_ENOSYS;
+	if (fd != KRAFTLD_STDERR_FD)
+		return __real_uk_syscall_r_write(fd, buffer, length);
+	kraftld_serial_write("\033]kraftld-stderr;\a");
+	result = __real_uk_syscall_r_write(fd, buffer, length);
+	kraftld_serial_write("\033]kraftld-stdout;\a");
+	return result;
+}
+
+long __wrap_uk_syscall_r_writev(long fd, long iov, long count)
+{
+	long result;
+
+	if (!__real_uk_syscall_r_writev)
+		return -KRAFTLD_ENOSYS;
+	if (fd != KRAFTLD_STDERR_FD)
+		return __real_uk_syscall_r_writev(fd, iov, count);
+	kraftld_serial_write("\033]kraftld-stderr;\a");
+	result = __real_uk_syscall_r_writev(fd, iov, count);
+	kraftld_serial_write("\033]kraftld-stdout;\a");
+	return result;
 }
 
 /* Stack overflows of threads reported as such (kraftld_stacks.c). */

@@ -1,0 +1,317 @@
+"""Classifies a gcc command line for kraftld-cc: what it asks for, its inputs in order, and which
+options belong to compiling, to linking, or to both — one table of options, each row with its why.
+
+Pure: nothing here touches the file system. gcc decides what a line does from its mode flags
+(`-c`, `-S`, `-E`, `-M`/`-MM`) and from its inputs' names; kraftld-cc does the same, because
+configure scripts and Makefiles rely on gcc's rules: `cc -c x.c` writes `x.o`, `cc x.c -o prog`
+compiles and links, `cc -E` preprocesses to stdout, `cc -MM x.c` prints dependencies.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ..errors import UsageError
+
+
+class Mode(Enum):
+    """What the line produces, from gcc's mode flags (the last stage asked for wins, as in gcc)."""
+
+    LINK = "link"  # no mode flag: compile the sources, then link everything into an image
+    COMPILE = "compile"  # -c: one object per source
+    ASSEMBLY = "assembly"  # -S: one .s per source
+    PREPROCESS = "preprocess"  # -E, or -M/-MM without -MD: preprocessed text or dependencies
+    QUERY = "query"  # no inputs: --version, -dumpmachine, -print-*…, answered by gcc itself
+
+
+class Phase(Enum):
+    """Which of kraftld-cc's two steps an option belongs to."""
+
+    COMPILE = "compile"  # given to gcc when compiling or preprocessing, never to the link
+    LINK = "link"  # given to kraftld, never to gcc's compile
+    BOTH = "both"
+
+
+class Arity(Enum):
+    FLAG = "flag"  # exactly the name
+    JOINED = "joined"  # the name glued to its value: -std=c99, -Wall, -MD
+    SEPARATE = "separate"  # the value is the next argument: -include x.h
+    JOINED_OR_SEPARATE = "joined-or-separate"  # -Idir or -I dir
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    arity: Arity
+    phase: Phase
+    why: str
+
+
+F, J, S, JS = Arity.FLAG, Arity.JOINED, Arity.SEPARATE, Arity.JOINED_OR_SEPARATE
+C, L, B = Phase.COMPILE, Phase.LINK, Phase.BOTH
+_PRE = "a preprocessor option: only compiling reads it"
+_DEP = "dependency output (make's .d files): written while compiling"
+_LINK = "only the link reads it: kraftld judges it (`kraftld --explain-flags`)"
+
+# Matched longest name first: "-MF" before "-M", "-Wl," before "-W". An option not in the table
+# goes to both steps: gcc judges it when compiling, kraftld when linking.
+OPTIONS: tuple[Option, ...] = (
+    Option("-o", JS, B, "names the output: the object, or the image the link writes"),
+    Option("-x", JS, C, "names the language of the inputs after it (kraftld-cc follows it to find sources)"),
+    Option("-I", JS, C, _PRE),
+    Option("-iquote", JS, C, _PRE),
+    Option("-isystem", JS, C, _PRE),
+    Option("-idirafter", JS, C, _PRE),
+    Option("-iprefix", JS, C, _PRE),
+    Option("-iwithprefix", JS, C, _PRE),
+    Option("-iwithprefixbefore", JS, C, _PRE),
+    Option("-isysroot", JS, C, _PRE),
+    Option("-imultilib", JS, C, _PRE),
+    Option("-include", JS, C, _PRE),
+    Option("-imacros", JS, C, _PRE),
+    Option("-D", JS, C, _PRE),
+    Option("-U", JS, C, _PRE),
+    Option("-undef", F, C, _PRE),
+    Option("-nostdinc", F, C, "kraftld-cc gives the unikernel's headers in place of the host's already"),
+    Option("-MF", JS, C, _DEP),
+    Option("-MT", JS, C, _DEP),
+    Option("-MQ", JS, C, _DEP),
+    Option("-MD", F, C, _DEP),
+    Option("-MMD", F, C, _DEP),
+    Option("-MP", F, C, _DEP),
+    Option("-MG", F, C, _DEP),
+    Option("-M", F, C, "prints dependencies instead of compiling (preprocessing only)"),
+    Option("-MM", F, C, "prints dependencies but the system headers' instead of compiling"),
+    Option("-Wp,", J, C, "words for the preprocessor"),
+    Option("-Wa,", J, C, "words for the assembler"),
+    Option("-Xpreprocessor", S, C, "a word for the preprocessor"),
+    Option("-Xassembler", S, C, "a word for the assembler"),
+    Option("-Wl,", J, L, _LINK),
+    Option("-W", J, C, "a warning option: only compiling warns"),
+    Option("-w", F, C, "silences warnings: only compiling warns"),
+    Option("-std=", J, C, "the language standard: only compiling reads it"),
+    Option("-ansi", F, C, "the language standard: only compiling reads it"),
+    Option("-pedantic", F, C, "a warning option: only compiling warns"),
+    Option("-pedantic-errors", F, C, "a warning option: only compiling warns"),
+    Option("--param", S, C, "tunes gcc's optimiser: only compiling reads it"),
+    Option("-pipe", F, C, "pipes between gcc's own compile stages"),
+    Option("-save-temps", F, C, "keeps gcc's intermediate files"),
+    Option("-C", F, C, _PRE),
+    Option("-CC", F, C, _PRE),
+    Option("-P", F, C, _PRE),
+    Option("-H", F, C, _PRE),
+    Option("-dM", F, C, "prints the predefined macros (with -E)"),
+    Option("-dD", F, C, _PRE),
+    Option("-Xlinker", S, L, _LINK),
+    Option("-l", JS, L, _LINK),
+    Option("-L", JS, L, _LINK),
+    Option("-T", JS, L, _LINK),
+    Option("-u", JS, L, _LINK),
+    Option("-z", JS, L, _LINK),
+    Option("-e", JS, L, _LINK),
+    Option("-static", F, L, _LINK),
+    Option("-shared", F, L, _LINK),
+    Option("-pie", F, L, _LINK),
+    Option("-no-pie", F, L, _LINK),
+    Option("-static-pie", F, L, _LINK),
+    Option("-rdynamic", F, L, _LINK),
+    Option("-nostdlib", F, L, _LINK),
+    Option("-nostartfiles", F, L, _LINK),
+    Option("-nodefaultlibs", F, L, _LINK),
+    Option("-static-libgcc", F, L, _LINK),
+    Option("-shared-libgcc", F, L, _LINK),
+    Option("-s", F, L, _LINK),
+    Option("-r", F, L, _LINK),
+    Option("-fuse-ld=", J, L, _LINK),
+)
+_BY_LENGTH = sorted(OPTIONS, key=lambda o: len(o.name), reverse=True)
+_MODES = {"-c": Mode.COMPILE, "-S": Mode.ASSEMBLY, "-E": Mode.PREPROCESS}
+# gcc's order of stages: the earliest stage asked for is where gcc stops.
+_STAGE = {Mode.PREPROCESS: 0, Mode.ASSEMBLY: 1, Mode.COMPILE: 2, Mode.LINK: 3}
+# Asked of gcc itself, with or without inputs: these print and do nothing else.
+QUERY_PREFIXES = ("--version", "-dumpversion", "-dumpfullversion", "-dumpmachine", "-dumpspecs", "-print-", "--help")
+
+# Input names gcc compiles (by its own suffix rules); any other input goes to the link.
+SOURCE_SUFFIXES = frozenset({".c", ".i", ".s", ".S", ".sx", ".h"})
+# -x languages whose inputs are compiled: anything but `none` (back to suffixes) and gcc's
+# "object" languages, which only the link reads.
+_LINK_LANGUAGES = frozenset({"none"})
+
+
+@dataclass(frozen=True)
+class Word:
+    """One argument (or an option with its separate value), in the line's order."""
+
+    args: tuple[str, ...]
+    phase: Phase
+
+
+@dataclass(frozen=True)
+class Source:
+    """An input gcc compiles: its path (or `-` for stdin) and the -x language in force, if any."""
+
+    path: str
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """A gcc line, classified. `words` keeps every argument in order; sources and link inputs are
+    words too (phase COMPILE for a source, LINK for an object or archive)."""
+
+    mode: Mode
+    words: tuple[Word, ...]
+    sources: tuple[Source, ...]
+    output: str | None
+    dependencies_only: bool = False  # -M/-MM without -MD/-MMD: gcc writes dependencies, no object
+    link_inputs: tuple[str, ...] = field(default=())
+
+    def compile_args(self) -> list[str]:
+        """The options of one source's compile, in order: without inputs, -o and -x (each source's
+        language is given with it, see `source_args`)."""
+        out: list[str] = []
+        for word in self.words:
+            if (
+                word.phase is not Phase.LINK
+                and word.args[0] not in ("-o", "-x")
+                and not word.args[0].startswith(("-o", "-x"))  # joined: -oFILE, -xc
+                and not _is_input(word)
+            ):
+                out.extend(word.args)
+        return out
+
+    def gcc_line(self) -> list[str]:
+        """The line as gcc compiles or preprocesses it: everything but what only the link reads,
+        the inputs in place (so -x applies as the user wrote it)."""
+        out: list[str] = []
+        for word in self.words:
+            if _is_input(word):
+                if word.phase is Phase.COMPILE:
+                    out.append(word.args[1])
+            elif word.phase is not Phase.LINK:
+                out.extend(word.args)
+        return out
+
+
+def _is_input(word: Word) -> bool:
+    return word.args[0] == _INPUT
+
+
+_INPUT = "\0input"  # marks an input word; its path is args[1]
+
+
+def _match(arg: str) -> Option | None:
+    for option in _BY_LENGTH:
+        if option.arity is Arity.FLAG or option.arity is Arity.SEPARATE:
+            if arg == option.name:
+                return option
+        elif arg.startswith(option.name):
+            return option
+    return None
+
+
+def is_source(path: str, language: str | None) -> bool:
+    if language is not None and language not in _LINK_LANGUAGES:
+        return True
+    return path == "-" or os.path.splitext(path)[1] in SOURCE_SUFFIXES
+
+
+def classify(argv: Sequence[str]) -> Invocation:
+    """The line's mode, words, sources and output. Raises UsageError for an option missing its value."""
+    words: list[Word] = []
+    sources: list[Source] = []
+    link_inputs: list[str] = []
+    output: str | None = None
+    modes: list[Mode] = []
+    language: str | None = None
+    deps_only = False
+    writes_deps = False
+    query = False
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in _MODES:
+            modes.append(_MODES[arg])
+            words.append(Word((arg,), Phase.COMPILE))
+            i += 1
+            continue
+        if arg == "-" or not arg.startswith("-") or arg == "":
+            if is_source(arg, language):
+                sources.append(Source(arg, language))
+                words.append(Word((_INPUT, arg), Phase.COMPILE))
+            else:
+                link_inputs.append(arg)
+                words.append(Word((_INPUT, arg), Phase.LINK))
+            i += 1
+            continue
+        if arg.startswith(QUERY_PREFIXES):
+            query = True
+        option = _match(arg)
+        if option is None:
+            words.append(Word((arg,), Phase.BOTH))
+            i += 1
+            continue
+        value: str | None
+        if option.arity is Arity.SEPARATE or (option.arity is Arity.JOINED_OR_SEPARATE and arg == option.name):
+            if i + 1 >= len(args):
+                raise UsageError(f"{arg} needs a value after it", f"give {arg} its value, as gcc expects")
+            value = args[i + 1]
+            words.append(Word((arg, value), option.phase))
+            i += 2
+        else:
+            value = arg[len(option.name) :] if option.arity is not Arity.FLAG else None
+            words.append(Word((arg,), option.phase))
+            i += 1
+        if option.name == "-o":
+            output = value
+        elif option.name == "-x":
+            language = value
+        elif option.name in ("-M", "-MM"):
+            deps_only = True
+        elif option.name in ("-MD", "-MMD"):
+            writes_deps = True
+    if deps_only and not writes_deps:
+        modes.append(Mode.PREPROCESS)
+    if query and not sources and not link_inputs:
+        mode = Mode.QUERY
+    elif modes:
+        mode = min(modes, key=_STAGE.__getitem__)
+    elif not sources and not link_inputs:
+        mode = Mode.QUERY  # `cc -v`, or nothing at all: gcc answers (or says "no input files")
+    else:
+        mode = Mode.LINK
+    return Invocation(
+        mode,
+        tuple(words),
+        tuple(sources),
+        output,
+        dependencies_only=deps_only and not writes_deps,
+        link_inputs=tuple(link_inputs),
+    )
+
+
+def source_args(source: Source) -> list[str]:
+    """A source as one compile names it: with its -x language, if one was in force."""
+    return ["-x", source.language, source.path] if source.language else [source.path]
+
+
+def object_name(source: str) -> str:
+    """The object gcc's `-c` writes for a source without -o: its base name with `.o`."""
+    return os.path.splitext(os.path.basename(source))[0] + ".o"
+
+
+def link_line(invocation: Invocation, objects: Sequence[str]) -> list[str]:
+    """The line kraftld links: every word but the compile-only ones, each source replaced by its
+    object (`objects`, in the sources' order), so the inputs keep the line's order."""
+    compiled = iter(objects)
+    out: list[str] = []
+    for word in invocation.words:
+        if _is_input(word):
+            out.append(next(compiled) if word.phase is Phase.COMPILE else word.args[1])
+        elif word.phase is not Phase.COMPILE:
+            out.extend(word.args)
+    return out

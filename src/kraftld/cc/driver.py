@@ -1,0 +1,102 @@
+"""Runs one kraftld-cc line: gcc for compiling and preprocessing against the configured build's
+headers and flags; for a link, gcc for each source into a temporary object, then kraftld's pipeline.
+
+The compiler's own output is the user's: gcc runs with kraftld-cc's stdin, stdout and stderr
+(configure scripts read `-E` output from stdout and judge a compile by what it prints on stderr),
+and its exit status is kraftld-cc's. Such runs go through `Passthrough`, injected like the
+process runner (a test's recorder replaces both and changes nothing else).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+
+from ..commands import Command
+from ..logs import log
+from .arguments import Invocation, Mode, classify, link_line, object_name, source_args
+from .configuration import COMPILER, configured_build, notifier, project_kraftfile
+from .unikraft_flags import BuildFlags
+
+TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
+if TYPE_CHECKING:
+    from typing import TextIO
+
+    from ..commands import ProcessRunner
+
+# Runs a command with kraftld-cc's own standard streams; returns its exit status.
+Passthrough = Callable[[Command], int]
+DEFAULT_OUTPUT = "a.out"  # gcc's name for a link without -o
+
+
+def run_inherited(command: Command) -> int:
+    log.debug("%s", command.shell_quoted())
+    return subprocess.run(command.argv, cwd=command.cwd, env=command.env, check=False).returncode
+
+
+def compile_command(flags: BuildFlags, user_args: Sequence[str], cwd: str, environ: Mapping[str, str]) -> Command:
+    """gcc with the build's flags first (the user's own come after and win: -O, -fPIC, -D…) and
+    the build's include folders last (searched after the user's -I), in kraftld-cc's environment."""
+    return Command((COMPILER, *flags.flags, *user_args, *flags.includes), cwd=cwd, env=dict(environ))
+
+
+def run_line(
+    argv: Sequence[str],
+    environ: Mapping[str, str],
+    cwd: str,
+    runner: ProcessRunner,
+    passthrough: Passthrough,
+    *,
+    log_stream: TextIO,
+) -> int:
+    invocation = classify(argv)
+    if invocation.mode is Mode.QUERY:  # --version, -print-file-name=…, -dumpmachine: gcc's answer
+        return passthrough(Command((COMPILER, *argv), cwd=cwd, env=dict(environ)))
+    if invocation.mode is not Mode.LINK:
+        flags = configured_build(environ, cwd, runner, log_stream=log_stream).flags
+        return passthrough(compile_command(flags, invocation.gcc_line(), cwd, environ))
+    return _link(invocation, environ, cwd, runner, passthrough, log_stream)
+
+
+def _link(
+    invocation: Invocation,
+    environ: Mapping[str, str],
+    cwd: str,
+    runner: ProcessRunner,
+    passthrough: Passthrough,
+    log_stream: TextIO,
+) -> int:
+    from .. import pipeline
+    from ..settings import Settings
+
+    if invocation.sources:
+        configured = configured_build(environ, cwd, runner, log_stream=log_stream)
+        kraftfile, flags = configured.kraftfile, configured.flags
+    else:
+        kraftfile, flags = project_kraftfile(cwd, Settings.from_environ(environ)), None
+    with tempfile.TemporaryDirectory(prefix="kraftld-cc-") as folder:
+        objects: list[str] = []
+        for index, source in enumerate(invocation.sources):
+            assert flags is not None
+            obj = os.path.join(folder, f"{index}-{object_name(source.path)}")
+            args = [*invocation.compile_args(), *source_args(source), "-c", "-o", obj]
+            status = passthrough(compile_command(flags, args, cwd, environ))
+            if status != 0:
+                return status
+            objects.append(obj)
+        line = link_line(invocation, objects)
+        if invocation.output is None:
+            line += ["-o", DEFAULT_OUTPUT]
+        pipeline.link(
+            line,
+            environ,
+            cwd,
+            runner,
+            log_stream=log_stream,
+            notify=notifier(log_stream),
+            head_start=False,
+            kraftfile=kraftfile,
+        )
+    return 0

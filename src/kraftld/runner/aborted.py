@@ -1,0 +1,198 @@
+"""Finishes a libtest run that a panicking test aborted, as `-Zpanic-abort-tests` would on a host:
+the tests not yet done run in further boots, one test thread each, and the run ends with one
+libtest summary and libtest's status (0, or 101 when a test failed).
+
+On this target panic=abort holds for tests too: the first panic — a `#[should_panic]` test doing
+what it should, a `catch_unwind` test, any failing assertion — ends the whole binary (status 134).
+What happens then:
+1. the first boot ran as the user asked, its output already shown; the test it printed last
+   without a result (with one test thread libtest names a test when it starts) is the one that
+   aborted: `ok` if it was a should_panic test, `FAILED` otherwise;
+2. one boot with the user's filters and `--list` names the tests the run was to run;
+3. the rest run by name (`--exact`, `--test-threads=1`), as many per boot as the kernel command
+   line holds, again and again until none is left, each abort decided as in 1;
+4. a test that failed by aborting printed nothing (libtest captured its panic message, and the
+   abort lost it): it boots once more alone with `--nocapture`, and that output is its
+   `---- NAME stdout ----` block (its stderr after `---- NAME stderr ----`), as libtest shows a
+   failed test's output under `-Zpanic-abort-tests`.
+Every boot goes through the `Boot` the caller gives (boot.py's real one, a fake in tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..errors import RunError
+from . import libtest
+from .libtest import HarnessArgs, Progress, Report
+from .qemu import CRASH_STATUS, Ending, Outcome
+
+# A boot of the same image with other program arguments: its outcome, its stdout, its stderr.
+Boot = Callable[[tuple[str, ...]], tuple[Outcome, str, str]]
+# Whether these program arguments fit the image's kernel command line.
+Fits = Callable[[tuple[str, ...]], bool]
+Write = Callable[[str], None]
+TEST_FAILED_STATUS = 101  # libtest's status when a test failed
+
+
+def should_finish(args: Sequence[str], outcome: Outcome, output: str) -> bool:
+    """A libtest run in pretty format that started and ended in a crash before its summary."""
+    harness = libtest.split_args(args)
+    if outcome.ending is not Ending.CRASHED or not harness.runs_tests or harness.fmt not in libtest.NAMING_FORMATS:
+        return False
+    progress = libtest.read_progress(output)
+    return progress.started is not None and not progress.finished
+
+
+@dataclass
+class _Run:
+    """The run as it grows, boot by boot."""
+
+    results: list[Report]
+    failures: list[tuple[str, str]]
+    aborted_failures: list[str]
+    aborts: int = 0
+    boots: int = 0
+
+
+def finish_run(
+    args: Sequence[str],
+    first_output: str,
+    boot: Boot,
+    fits: Fits,
+    write: Write,
+    elapsed: Callable[[], float],
+    write_err: Write = lambda _: None,
+) -> Outcome:
+    """Finish the run whose first boot printed `first_output` and aborted; `write` shows output,
+    `write_err` what the further boots wrote to stderr.
+
+    `elapsed()` gives the seconds since the first boot started, for libtest's `finished in`."""
+    harness = libtest.split_args(args)
+    first = libtest.read_progress(first_output)
+    run = _Run(list(first.results), [], [])
+    done = {r.name for r in first.results}
+    if first.running is not None:
+        _record_abort(run, first, first_output, write, harness)
+        done.add(first.running.name)
+    listed_outcome, listed_text, _ = _boot(run, boot, libtest.list_args(harness))
+    if listed_outcome.ending is not Ending.EXITED or listed_outcome.status != 0:
+        return _gave_up(run, write, "listing the tests with --list did not work", listed_outcome)
+    selected = libtest.read_list(listed_text)
+    remaining = [name for name in selected if name not in done]
+    total: int | None = None
+    while remaining:
+        batch = _batch(harness, remaining, fits)
+        outcome, text, errors = _boot(run, boot, libtest.exact_args(harness, batch))
+        text = libtest.without_abort_notice(text)
+        if errors:
+            write_err(errors)
+        progress = libtest.read_progress(text)
+        if progress.started is None:
+            return _gave_up(run, write, "the test binary stopped before running its tests", outcome)
+        write(_ending_newline(progress.region))
+        run.results += progress.results
+        run.failures += progress.failures
+        finished_here = {r.name for r in progress.results}
+        if progress.running is not None:
+            _record_abort(run, progress, text, write, harness)
+            finished_here.add(progress.running.name)
+        elif not progress.finished:
+            return _gave_up(run, write, "the test binary stopped between two tests", outcome)
+        if progress.finished:
+            if progress.filtered_out is not None:
+                total = progress.filtered_out + len(batch)
+            finished_here.update(batch)
+        if not finished_here:
+            return _gave_up(run, write, "a boot ran none of the tests left", outcome)
+        remaining = [name for name in remaining if name not in finished_here]
+    for name in run.aborted_failures:
+        _, text, errors = _boot(run, boot, libtest.exact_args(harness, [name], nocapture=True))
+        output = _output_of(libtest.read_progress(libtest.without_abort_notice(text)), name)
+        if errors:
+            # libtest's write_stderr_delimiter, as a failed test's output reads under -Zpanic-abort-tests
+            output += ("" if not output or output.endswith("\n") else "\n") + f"---- {name} stderr ----\n{errors}"
+        run.failures.append((name, output))
+    if total is None:
+        total = _total(run, boot, harness, len(selected))
+    filtered_out = max(total - len(selected), 0)
+    write(libtest.render_summary(run.results, run.failures, filtered_out, elapsed()))
+    failed = libtest.tally(run.results).failed
+    message = (
+        f"{run.aborts} test(s) ended the test binary (panic=abort); the run was finished in "
+        f"{run.boots} more boot(s)"
+    )
+    return Outcome(Ending.EXITED, TEST_FAILED_STATUS if failed else 0, message)
+
+
+def _boot(run: _Run, boot: Boot, args: tuple[str, ...]) -> tuple[Outcome, str, str]:
+    run.boots += 1
+    return boot(args)
+
+
+def _record_abort(run: _Run, progress: Progress, text: str, write: Write, harness: HarnessArgs) -> None:
+    """The running test ended the binary: complete its line as libtest would have."""
+    assert progress.running is not None
+    result = libtest.aborted_result(progress.running)
+    run.aborts += 1
+    run.results.append(result)
+    if result.result != "ok" and not harness.nocapture:
+        run.aborted_failures.append(result.name)
+    elif result.result != "ok":
+        run.failures.append((result.name, ""))
+    if text.endswith(" ... "):  # the started line is the last thing printed: finish it
+        write(f"{result.result}\n")
+    else:
+        write(("" if text.endswith("\n") or not text else "\n") + libtest.line_of(result))
+
+
+def _batch(harness: HarnessArgs, remaining: Sequence[str], fits: Fits) -> list[str]:
+    batch: list[str] = []
+    for name in remaining:
+        if not fits(libtest.exact_args(harness, [*batch, name])):
+            break
+        batch.append(name)
+    if not batch:
+        raise RunError(
+            f"the test name {remaining[0]!r} does not fit the kernel command line",
+            "raise CONFIG_LIBUKBOOT_CMDLINE_MAX_LEN in the Kraftfile, or run that test alone",
+        )
+    return batch
+
+
+def _output_of(progress: Progress, name: str) -> str:
+    """What a test printed, from its `--nocapture` boot: everything after its `test NAME ... `."""
+    region = progress.region
+    for marker in (f"test {name} ... ", f"test {name} - should panic ... "):
+        if marker in region:
+            region = region.split(marker, 1)[1]
+            break
+    region = region.strip("\n")
+    return region + "\n" if region else ""
+
+
+def _total(run: _Run, boot: Boot, harness: HarnessArgs, selected: int) -> int:
+    """How many tests the binary has, for `filtered out`: without a filter, the ones selected."""
+    unfiltered = not harness.filters and not {"--ignored", "--exclude-should-panic"} & set(harness.flags)
+    if unfiltered:
+        return selected
+    outcome, text, _ = _boot(run, boot, ("--list",))
+    return len(libtest.read_list(text)) if outcome.ending is Ending.EXITED else selected
+
+
+def _ending_newline(region: str) -> str:
+    """A boot's progress lines as they go on the output; an unfinished last line stays open."""
+    if not region or region.endswith(" ... ") or region.endswith("\n"):
+        return region
+    return region + "\n"
+
+
+def _gave_up(run: _Run, write: Write, why: str, outcome: Outcome) -> Outcome:
+    write(libtest.render_summary(run.results, run.failures, 0, 0.0) if run.results else "")
+    return Outcome(
+        Ending.CRASHED,
+        CRASH_STATUS,
+        f"a test aborted the test binary, and finishing the run failed: {why} "
+        f"({outcome.message or outcome.ending.value})",
+    )

@@ -1,0 +1,323 @@
+"""kraftld-cc's unit layer: how a gcc line is classified, what the compile and the link are given,
+which of the build's recorded flags a user's compile keeps, and which configuration a project gets."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kraftld.cc import arguments, cli, configuration, driver
+from kraftld.cc.arguments import Mode, classify, link_line
+from kraftld.cc.unikraft_flags import BuildFlags, compiler_words, filter_flags, read_build_flags
+from kraftld.commands import Command, Completed
+from kraftld.errors import UsageError
+from kraftld.kraftfile import DEFAULT_KRAFTFILE
+from kraftld.settings import Settings
+
+# argv → (mode, sources, output, what gcc is given for compiling/preprocessing)
+CLASSIFIED = [
+    (["-c", "x.c"], Mode.COMPILE, ["x.c"], None, ["-c", "x.c"]),
+    (["-c", "-O2", "-g", "x.c", "-o", "x.o"], Mode.COMPILE, ["x.c"], "x.o", ["-c", "-O2", "-g", "x.c", "-o", "x.o"]),
+    (["-S", "x.c"], Mode.ASSEMBLY, ["x.c"], None, ["-S", "x.c"]),
+    (["-E", "conftest.c"], Mode.PREPROCESS, ["conftest.c"], None, ["-E", "conftest.c"]),
+    (["-E", "-"], Mode.PREPROCESS, ["-"], None, ["-E", "-"]),
+    (["-E", "-c", "x.c"], Mode.PREPROCESS, ["x.c"], None, ["-E", "-c", "x.c"]),  # gcc stops at the earliest
+    (["-MM", "a.c", "b.c"], Mode.PREPROCESS, ["a.c", "b.c"], None, ["-MM", "a.c", "b.c"]),
+    (["-M", "a.c"], Mode.PREPROCESS, ["a.c"], None, ["-M", "a.c"]),
+    # automake's depcomp: -MD writes the .d beside a real compile
+    (
+        ["-MT", "a.o", "-MD", "-MP", "-MF", ".deps/a.Tpo", "-c", "-o", "a.o", "a.c"],
+        Mode.COMPILE,
+        ["a.c"],
+        "a.o",
+        ["-MT", "a.o", "-MD", "-MP", "-MF", ".deps/a.Tpo", "-c", "-o", "a.o", "a.c"],
+    ),
+    # link-only words never reach gcc's compile
+    (["-c", "x.c", "-lm", "-L/lib", "-Wl,--gc-sections"], Mode.COMPILE, ["x.c"], None, ["-c", "x.c"]),
+    (["-c", "-x", "c", "conf.in"], Mode.COMPILE, ["conf.in"], None, ["-c", "-x", "c", "conf.in"]),
+    (["x.c", "-o", "prog"], Mode.LINK, ["x.c"], "prog", ["x.c", "-o", "prog"]),
+    (["a.o", "libz.a", "-o", "prog"], Mode.LINK, [], "prog", ["-o", "prog"]),
+    (["-oprog", "a.o"], Mode.LINK, [], "prog", ["-oprog"]),
+    (["--version"], Mode.QUERY, [], None, ["--version"]),
+    (["-v"], Mode.QUERY, [], None, ["-v"]),
+    (["-print-prog-name=ld"], Mode.QUERY, [], None, ["-print-prog-name=ld"]),
+    (["-dumpmachine"], Mode.QUERY, [], None, ["-dumpmachine"]),
+    ([], Mode.QUERY, [], None, []),
+]
+
+
+@pytest.mark.parametrize(("argv", "mode", "sources", "output", "gcc"), CLASSIFIED)
+def test_classify(argv: list[str], mode: Mode, sources: list[str], output: str | None, gcc: list[str]) -> None:
+    invocation = classify(argv)
+    assert invocation.mode is mode
+    assert [s.path for s in invocation.sources] == sources
+    assert invocation.output == output
+    assert invocation.gcc_line() == gcc
+
+
+# argv, the objects its sources became → what kraftld links
+LINKED = [
+    (["x.c", "-o", "p"], ["/t/0-x.o"], ["/t/0-x.o", "-o", "p"]),
+    # inputs keep their places, compile-only options stay out, link options stay in
+    (
+        ["-O2", "-DX=1", "-I", "inc", "a.c", "b.o", "-Lout", "-lz", "c.c", "-Wl,--gc-sections", "-o", "p", "-Wall"],
+        ["/t/0-a.o", "/t/1-c.o"],
+        ["-O2", "/t/0-a.o", "b.o", "-Lout", "-lz", "/t/1-c.o", "-Wl,--gc-sections", "-o", "p"],
+    ),
+    (
+        ["-MD", "-MF", "x.d", "-std=c99", "-include", "cfg.h", "x.c", "-fno-pic", "-pthread"],
+        ["/t/0-x.o"],
+        ["/t/0-x.o", "-fno-pic", "-pthread"],
+    ),
+    (["-x", "c", "conftest.in", "-o", "conftest"], ["/t/0-conftest.o"], ["/t/0-conftest.o", "-o", "conftest"]),
+]
+
+
+@pytest.mark.parametrize(("argv", "objects", "expected"), LINKED)
+def test_link_line(argv: list[str], objects: list[str], expected: list[str]) -> None:
+    assert link_line(classify(argv), objects) == expected
+
+
+# argv → one source's compile options (no inputs, no -o, no -x: each source gets its own)
+COMPILE_ARGS = [
+    (["-O2", "-DX", "a.c", "-o", "p", "-lz"], ["-O2", "-DX"]),
+    (["-x", "c", "a.in", "-Wall", "-o", "p"], ["-Wall"]),
+    (["-include", "c.h", "-isystem", "/s", "a.c"], ["-include", "c.h", "-isystem", "/s"]),
+]
+
+
+@pytest.mark.parametrize(("argv", "expected"), COMPILE_ARGS)
+def test_compile_args(argv: list[str], expected: list[str]) -> None:
+    assert classify(argv).compile_args() == expected
+
+
+def test_source_keeps_its_language() -> None:
+    source = classify(["-x", "c", "conftest.in", "-o", "p"]).sources[0]
+    assert arguments.source_args(source) == ["-x", "c", "conftest.in"]
+    assert arguments.object_name("src/lua.c") == "lua.o"
+
+
+@pytest.mark.parametrize("argv", [["-o"], ["-c", "x.c", "-include"], ["-MF"]])
+def test_missing_value_is_a_usage_error(argv: list[str]) -> None:
+    with pytest.raises(UsageError, match="needs a value"):
+        classify(argv)
+
+
+# What make recorded for kraftld's application object (shortened from a real lib-musl build).
+RECORDED = (
+    "sh /c/builds/k/cc-launcher.sh /c/builds/k/build /usr/bin/ccache gcc -nostdlib -U __linux__ -nostdinc "
+    '-fno-stack-protector -Wall -Wextra -D __Unikraft__ -DUK_CODENAME="Calypso" -DUK_VERSION=0.17 -O2 '
+    "-fno-omit-frame-pointer -fno-PIC -I/c/builds/k/build/include -I/uk/include "
+    "-I/c/builds/k/build/libmusl/origin/musl-1.2.3//arch/x86_64 -I /uk/lib-musl/include "
+    "-D__X86_64__ -m64 -mno-red-zone -Wno-unused-parameter -DUK_LIBPARAM_LIBPREFIX=kraftld -g2 "
+    "-D__LIBNAME__=appkraftld -D__BASENAME__=kraftld_params.c -c /c/builds/k/app/kraftld_params.c "
+    "-o /c/builds/k/build/appkraftld/kraftld_params.o -Wp,-MD,/c/builds/k/build/appkraftld/.kraftld_params.o.d"
+)
+
+
+def test_recorded_flags_are_filtered() -> None:
+    words = compiler_words(RECORDED)
+    assert words[0] == "-nostdlib" and "-c" not in words and "/c/builds/k/app/kraftld_params.c" not in words
+    flags = filter_flags(words, "/usr/lib/gcc/x86_64-linux-gnu/12/include")
+    assert flags.flags == (
+        "-U",
+        "__linux__",
+        "-nostdinc",
+        "-fno-stack-protector",
+        "-D",
+        "__Unikraft__",
+        "-DUK_CODENAME=Calypso",
+        "-DUK_VERSION=0.17",
+        "-fno-omit-frame-pointer",
+        "-fno-PIC",
+        "-D__X86_64__",
+        "-m64",
+        "-mno-red-zone",
+    )
+    # every include folder becomes a system folder, in order, gcc's own last
+    assert flags.includes == (
+        "-isystem",
+        "/c/builds/k/build/include",
+        "-isystem",
+        "/uk/include",
+        "-isystem",
+        "/c/builds/k/build/libmusl/origin/musl-1.2.3//arch/x86_64",
+        "-isystem",
+        "/uk/lib-musl/include",
+        "-isystem",
+        "/usr/lib/gcc/x86_64-linux-gnu/12/include",
+    )
+    for word in ("-O2", "-g2", "-Wall", "-nostdlib", "-DUK_LIBPARAM_LIBPREFIX=kraftld", "-D__LIBNAME__=appkraftld"):
+        assert word in flags.dropped
+
+
+def test_read_build_flags(tmp_path: Path) -> None:
+    assert read_build_flags(str(tmp_path), None) is None  # not built yet
+    (tmp_path / "appkraftld").mkdir()
+    (tmp_path / "appkraftld" / "kraftld_params.o.cmd").write_text(RECORDED + "\n")
+    flags = read_build_flags(str(tmp_path), None)
+    assert flags is not None and flags.source.endswith("kraftld_params.o.cmd")
+    assert flags.includes[-1] == "/uk/lib-musl/include"
+
+
+def _settings(tmp_path: Path, *, musl: bool) -> Settings:
+    sources = tmp_path / "mirror"
+    (sources / "unikraft").mkdir(parents=True)
+    if musl:
+        (sources / "lib-musl").mkdir()
+    return Settings.from_environ({"KRAFTLD_SOURCES": str(sources), "KRAFTLD_CACHE": str(tmp_path / "cache")})
+
+
+def test_default_configuration_is_lib_musl_with_a_c_programs_options(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    kraftfile = configuration.project_kraftfile(str(project), _settings(tmp_path, musl=True))
+    assert [lib.name for lib in kraftfile.libraries] == ["musl"]
+    options = dict(kraftfile.unikraft.kconfig)
+    for option in (
+        "CONFIG_LIBPOSIX_PROCESS",
+        "CONFIG_LIBUKBOOT_MAINTHREAD",
+        "CONFIG_LIBPOSIX_ENVIRON",
+        "CONFIG_LIBRAMFS",
+    ):
+        assert options[option] == "y"
+    assert not kraftfile.auto_libraries
+
+
+def test_without_lib_musl_the_default_is_nolibc(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    kraftfile = configuration.project_kraftfile(str(project), _settings(tmp_path, musl=False))
+    assert kraftfile.libraries == () and kraftfile.unikraft.kconfig == ()
+
+
+@pytest.mark.parametrize(
+    ("libraries", "expected"), [("libraries: {}", []), ("libraries:\n  musl: {}\n  lwip: {}", ["musl", "lwip"])]
+)
+def test_a_kraftfile_naming_its_libraries_is_the_configuration(
+    tmp_path: Path, libraries: str, expected: list[str]
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Kraftfile").write_text(f"spec: v0.6\nname: p\nunikraft: {{}}\n{libraries}\ntargets: [qemu/x86_64]\n")
+    kraftfile = configuration.project_kraftfile(str(project), _settings(tmp_path, musl=True))
+    assert [lib.name for lib in kraftfile.libraries] == expected
+
+
+def test_auto_kraftfile_gets_the_default_libraries(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Kraftfile").write_text("spec: v0.6\nname: p\nunikraft: {}\nlibraries: auto\ntargets: [qemu/x86_64]\n")
+    kraftfile = configuration.project_kraftfile(str(project), _settings(tmp_path, musl=True))
+    assert [lib.name for lib in kraftfile.libraries] == ["musl"] and kraftfile.name == "p"
+
+
+FLAGS = BuildFlags(("-nostdinc", "-fno-PIC"), ("-isystem", "/musl/include", "-isystem", "/gcc/include"), "x.cmd")
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.commands: list[Command] = []
+
+    def __call__(self, command: Command) -> int:
+        self.commands.append(command)
+        return 0
+
+
+def _no_process(command: Command, **_: object) -> Completed:
+    raise AssertionError(f"no process expected: {command.argv}")
+
+
+def test_compile_puts_the_builds_flags_around_the_users(monkeypatch: pytest.MonkeyPatch) -> None:
+    configured = configuration.Configured(DEFAULT_KRAFTFILE, None, FLAGS)  # type: ignore[arg-type]
+    monkeypatch.setattr(driver, "configured_build", lambda *a, **k: configured)
+    passthrough = Recorder()
+    status = cli.main(
+        ["-c", "-O2", "-Iinc", "x.c", "-o", "x.o", "-lz"],
+        environ={},
+        cwd="/p",
+        runner=_no_process,
+        passthrough=passthrough,
+        stderr=io.StringIO(),
+    )
+    assert status == 0
+    assert passthrough.commands == [
+        Command(
+            (
+                "gcc",
+                "-nostdinc",
+                "-fno-PIC",
+                "-c",
+                "-O2",
+                "-Iinc",
+                "x.c",
+                "-o",
+                "x.o",
+                "-isystem",
+                "/musl/include",
+                "-isystem",
+                "/gcc/include",
+            ),
+            cwd="/p",
+            env={},
+        )
+    ]
+
+
+def test_queries_go_to_gcc_unchanged() -> None:
+    passthrough = Recorder()
+    assert cli.main(["--version"], environ={}, cwd="/p", runner=_no_process, passthrough=passthrough) == 0
+    assert passthrough.commands == [Command(("gcc", "--version"), cwd="/p", env={})]
+
+
+def test_a_failed_compile_keeps_gccs_status(monkeypatch: pytest.MonkeyPatch) -> None:
+    configured = configuration.Configured(DEFAULT_KRAFTFILE, None, FLAGS)  # type: ignore[arg-type]
+    monkeypatch.setattr(driver, "configured_build", lambda *a, **k: configured)
+    links: list[object] = []
+    monkeypatch.setattr("kraftld.pipeline.link", lambda *a, **k: links.append(a))
+    status = cli.main(
+        ["a.c", "-o", "p"], environ={}, cwd="/p", runner=_no_process, passthrough=lambda c: 1, stderr=io.StringIO()
+    )
+    assert status == 1 and links == []  # nothing is linked after a failed compile
+
+
+def test_link_compiles_sources_then_links_with_the_same_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    kraftfile = DEFAULT_KRAFTFILE
+    configured = configuration.Configured(kraftfile, None, FLAGS)  # type: ignore[arg-type]
+    monkeypatch.setattr(driver, "configured_build", lambda *a, **k: configured)
+    links: list[tuple[list[str], object]] = []
+    monkeypatch.setattr("kraftld.pipeline.link", lambda args, *a, **k: links.append((list(args), k["kraftfile"])))
+    passthrough = Recorder()
+    status = cli.main(["-O2", "a.c", "b.o", "-lz"], environ={}, cwd="/p", runner=_no_process, passthrough=passthrough)
+    assert status == 0
+    (compiled,) = passthrough.commands
+    obj = compiled.argv[compiled.argv.index("-o") + 1]
+    assert compiled.argv[:6] == ("gcc", "-nostdinc", "-fno-PIC", "-O2", "a.c", "-c") and obj.endswith("0-a.o")
+    assert links == [(["-O2", obj, "b.o", "-lz", "-o", "a.out"], kraftfile)]
+
+
+def test_kraftld_errors_are_kraftld_ccs() -> None:
+    err = io.StringIO()
+    assert cli.main(["-c", "x.c", "-MF"], environ={}, cwd="/p", runner=_no_process, stderr=err) == 1
+    assert err.getvalue().startswith("kraftld-cc: error: -MF needs a value after it\nhint: ")
+
+
+def test_a_given_configuration_is_built_as_it_is(tmp_path: Path, environ: dict[str, str]) -> None:
+    """kraftld-cc's links hand the pipeline their configuration: no library is chosen from the
+    link's symbols (zero-config would add vfscore for `open`; a probe would get a build of its own)."""
+    from kraftld import pipeline
+    from support import FakeRunner
+
+    (tmp_path / "main.c").write_text('int open(const char *, int); int main(void) { return open("/f", 0); }\n')
+    subprocess.run(["gcc", "-c", "-fno-pic", "-o", str(tmp_path / "main.o"), str(tmp_path / "main.c")], check=True)
+    env = {**environ, "KRAFTLD_DRY_RUN": "1"}
+    args = ["main.o", "-o", "app"]
+    chosen = pipeline.link(args, env, str(tmp_path), FakeRunner(), log_stream=io.StringIO())
+    given = pipeline.link(args, env, str(tmp_path), FakeRunner(), log_stream=io.StringIO(), kraftfile=DEFAULT_KRAFTFILE)
+    assert chosen.probed is not None and chosen.probed.selection is not None
+    assert "CONFIG_LIBVFSCORE=y" in chosen.probed.config.defconfig
+    assert given.probed is not None and given.probed.selection is None
+    assert "CONFIG_LIBVFSCORE" not in given.probed.config.defconfig

@@ -1,0 +1,304 @@
+"""Finishing an aborted libtest run: libtest's arguments and output read as text, and the further
+boots planned against a fake test binary that behaves as libtest does on a panic=abort target."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from kraftld.runner import aborted, libtest
+from kraftld.runner.libtest import Report
+from kraftld.runner.qemu import CRASH_STATUS, Ending, Outcome
+
+EXITED_0 = Outcome(Ending.EXITED, 0, None)
+CRASHED = Outcome(Ending.CRASHED, CRASH_STATUS, "the unikernel crashed (a fault, abort or panic)")
+
+# How each fake test behaves: it passes, is ignored, panics (aborting the binary, as every panic
+# does on this target), or is a should_panic test (which panics too, and so aborts).
+SUITE = {
+    "a_ok": "ok",
+    "b_should_panic": "should_panic",
+    "c_ok": "ok",
+    "d_fails": "panics",
+    "e_ignored": "ignored",
+    "f_ok": "ok",
+    "g_should_panic": "should_panic",
+}
+
+
+class FakeHarness:
+    """A libtest binary in miniature: filters, --skip, --exact, --list, --ignored and one test
+    thread's pretty output, aborting at the first panic. Records every boot's arguments."""
+
+    def __init__(self, suite: dict[str, str], last_words: str = "") -> None:
+        self.suite = suite
+        self.last_words = last_words  # what the crash prints after the program's output
+        self.boots: list[tuple[str, ...]] = []
+        self.errors = ""
+
+    def boot(self, args: tuple[str, ...]) -> tuple[Outcome, str, str]:
+        self.boots.append(args)
+        outcome, out = self.run(args)
+        return outcome, out, self.errors
+
+    def run(self, args: Sequence[str]) -> tuple[Outcome, str]:
+        """The boot's outcome and stdout; its stderr is left in self.errors."""
+        self.errors = ""
+        harness = libtest.split_args(args)
+        filters = [w for w in harness.filters if w not in ("--exact", "--skip")]
+        skips = [harness.filters[i + 1] for i, w in enumerate(harness.filters) if w == "--skip"]
+        for skip in skips:
+            filters.remove(skip)
+        exact = "--exact" in harness.filters
+
+        def matches(name: str, pattern: str) -> bool:
+            return name == pattern if exact else pattern in name
+
+        names = sorted(
+            name
+            for name in self.suite
+            if (not filters or any(matches(name, f) for f in filters)) and not any(matches(name, s) for s in skips)
+        )
+        if "--ignored" in args:
+            names = [name for name in names if self.suite[name].startswith("ignored")]
+        if "--list" in args:
+            return EXITED_0, "".join(f"{name}: test\n" for name in names) + f"\n{len(names)} tests, 0 benchmarks\n"
+        out = f"\nrunning {len(names)} tests\n"
+        passed = ignored = 0
+        for name in names:
+            kind = self.suite[name]
+            if kind.startswith("ignored") and "--ignored" not in args:
+                out += f"test {name} ... ignored\n"
+                ignored += 1
+                continue
+            kind = kind.removeprefix("ignored_")
+            mode = " - should panic" if kind == "should_panic" else ""
+            out += f"test {name}{mode} ... "
+            if kind == "ignored":
+                out += "ok\n"
+                passed += 1
+            elif kind in ("should_panic", "panics"):
+                if "--nocapture" in args:  # the panic message goes to stderr
+                    self.errors = f"\nthread '{name}' panicked at src/lib.rs:1:1:\nboom in {name}\n"
+                return CRASHED, out + self.last_words
+            else:
+                out += "ok\n"
+                passed += 1
+        out += (
+            f"\ntest result: ok. {passed} passed; 0 failed; {ignored} ignored; 0 measured; "
+            f"{len(self.suite) - len(names)} filtered out; finished in 0.01s\n\n"
+        )
+        return EXITED_0, out
+
+
+def finish(
+    suite: dict[str, str], args: tuple[str, ...] = (), fits: aborted.Fits = lambda _: True
+) -> tuple[Outcome, str, FakeHarness]:
+    fake = FakeHarness(suite)
+    first_outcome, first = fake.run(args)
+    assert aborted.should_finish(args, first_outcome, first)
+    shown: list[str] = [first]
+    outcome = aborted.finish_run(args, first, fake.boot, fits, shown.append, lambda: 1.5)
+    return outcome, "".join(shown), fake
+
+
+def test_a_run_is_finished_as_libtest_would_report_it() -> None:
+    outcome, shown, fake = finish(SUITE)
+    assert shown == (
+        "\nrunning 7 tests\n"
+        "test a_ok ... ok\n"
+        "test b_should_panic - should panic ... ok\n"
+        "test c_ok ... ok\n"
+        "test d_fails ... FAILED\n"
+        "test e_ignored ... ignored\n"
+        "test f_ok ... ok\n"
+        "test g_should_panic - should panic ... ok\n"
+        "\nfailures:\n\n"
+        "---- d_fails stdout ----\n"
+        "---- d_fails stderr ----\n\nthread 'd_fails' panicked at src/lib.rs:1:1:\nboom in d_fails\n\n"
+        "\nfailures:\n    d_fails\n"
+        "\ntest result: FAILED. 5 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; finished in 1.50s\n\n"
+    )
+    assert (outcome.ending, outcome.status) == (Ending.EXITED, aborted.TEST_FAILED_STATUS)
+    assert fake.boots == [
+        ("--list",),
+        ("--test-threads=1", "--exact", "c_ok", "d_fails", "e_ignored", "f_ok", "g_should_panic"),
+        ("--test-threads=1", "--exact", "e_ignored", "f_ok", "g_should_panic"),
+        ("--nocapture", "--test-threads=1", "--exact", "d_fails"),
+    ]
+    assert outcome.message is not None and "3 test(s) ended the test binary" in outcome.message
+    assert "4 more boot(s)" in outcome.message
+
+
+def test_lib_musls_abort_notice_is_left_out_of_later_boots() -> None:
+    notice = "[    0.413823] CRIT: [libmusl] <abort.c @    7> abort called\n"
+    fake = FakeHarness({"a": "should_panic", "b": "panics", "c": "ok"}, notice)
+    _, first = fake.run(())
+    shown = [first]
+    outcome = aborted.finish_run((), first, fake.boot, lambda _: True, shown.append, lambda: 0.0)
+    assert "".join(shown).startswith(
+        "\nrunning 3 tests\n"
+        "test a - should panic ... " + notice + "test a - should panic ... ok\n"  # the first boot, as shown
+        "test b ... FAILED\n"
+        "test c ... ok\n"
+        "\nfailures:\n\n---- b stdout ----\n---- b stderr ----\n\nthread 'b' panicked at src/lib.rs:1:1:\nboom in b\n\n"
+    )
+    assert outcome.status == 101
+
+
+def test_only_should_panic_aborts_give_status_0() -> None:
+    outcome, shown, fake = finish({"a": "should_panic", "b": "ok"})
+    assert outcome.status == 0
+    assert shown.endswith(
+        "test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.50s\n\n"
+    )
+    assert len(fake.boots) == 2  # the list, then b
+
+
+@pytest.mark.parametrize(
+    ("args", "listed", "later", "filtered_out"),
+    [
+        # A substring filter: the two should_panic tests; the first aborted in the first boot.
+        (("panic",), ("panic", "--list"), ("--test-threads=1", "--exact", "g_should_panic"), 7),
+        # --skip selects; the user's thread count is replaced by one thread.
+        (
+            ("--skip", "a_ok", "--test-threads", "4"),
+            ("--skip", "a_ok", "--list"),
+            ("--test-threads=1", "--exact", "c_ok", "d_fails", "e_ignored", "f_ok", "g_should_panic", "y_ignored",
+             "z_ignored"),
+            1,
+        ),
+        # --ignored stays, so the ignored tests run; the others count as filtered out.
+        (("--ignored",), ("--ignored", "--list"), ("--ignored", "--test-threads=1", "--exact", "z_ignored"), 6),
+    ],
+)
+def test_the_users_selection_is_kept(
+    args: tuple[str, ...], listed: tuple[str, ...], later: tuple[str, ...], filtered_out: int
+) -> None:
+    # Under --ignored the ignored tests run: y_ignored then aborts as a should_panic test does.
+    fake = FakeHarness(SUITE | {"y_ignored": "ignored_should_panic", "z_ignored": "ignored"})
+    first_outcome, first = fake.run(args)
+    assert aborted.should_finish(args, first_outcome, first)
+    shown = [first]
+    outcome = aborted.finish_run(args, first, fake.boot, lambda _: True, shown.append, lambda: 0.0)
+    assert fake.boots[0] == listed
+    assert fake.boots[1] == later
+    assert f"; {filtered_out} filtered out;" in "".join(shown), "".join(shown)
+    assert outcome.ending is Ending.EXITED
+
+
+def test_the_kernel_command_line_limits_each_boot() -> None:
+    suite = {f"t{i:02}": "ok" for i in range(10)} | {"a_panics": "should_panic"}
+    outcome, shown, fake = finish(suite, fits=lambda args: sum(1 for a in args if a.startswith("t")) <= 3)
+    assert outcome.status == 0
+    assert [len(boot) - 2 for boot in fake.boots[1:]] == [3, 3, 3, 1]
+    assert shown.count(" ... ok\n") == 11
+
+
+def test_nocapture_shows_the_panic_at_once_and_needs_no_extra_boot() -> None:
+    outcome, shown, fake = finish({"a": "panics", "b": "ok"}, ("--nocapture",))
+    assert "\nrunning 2 tests\ntest a ... FAILED\ntest b ... ok\n" in shown  # the panic went to stderr at once
+    assert outcome.status == 101
+    assert len(fake.boots) == 2
+    assert "---- a stdout ----" not in shown and "failures:\n    a\n" in shown
+
+
+def test_a_binary_crashing_before_its_tests_is_not_finished_forever() -> None:
+    fake = FakeHarness({"a": "should_panic", "b": "ok"})
+    _, first = fake.run(())
+
+    def broken(args: tuple[str, ...]) -> tuple[Outcome, str, str]:
+        if "--list" in args:
+            return fake.boot(args)
+        return CRASHED, "early crash\n", ""
+
+    outcome = aborted.finish_run((), first, broken, lambda _: True, lambda _: None, lambda: 0.0)
+    assert (outcome.ending, outcome.status) == (Ending.CRASHED, CRASH_STATUS)
+    assert outcome.message is not None and "stopped before running its tests" in outcome.message
+
+
+@pytest.mark.parametrize(
+    ("args", "outcome", "output", "finish_it"),
+    [
+        ((), CRASHED, "\nrunning 2 tests\ntest a - should panic ... ", True),
+        ((), CRASHED, "\nrunning 2 tests\ntest a ... ok\n\ntest result: ok. 1 passed; 0 failed; 0 ignored; "
+         "0 measured; 0 filtered out; finished in 0.00s\n\n", False),
+        ((), EXITED_0, "\nrunning 2 tests\ntest a ... ok\n", False),
+        ((), CRASHED, "a plain program crashed\n", False),
+        (("-q",), CRASHED, "\nrunning 2 tests\n.", False),
+        (("--format=json",), CRASHED, "\nrunning 2 tests\n", False),
+        (("--list",), CRASHED, "\nrunning 2 tests\n", False),
+    ],
+)
+def test_which_runs_are_finished(args: tuple[str, ...], outcome: Outcome, output: str, finish_it: bool) -> None:
+    assert aborted.should_finish(args, outcome, output) is finish_it
+
+
+@pytest.mark.parametrize(
+    ("args", "flags", "filters", "threads", "fmt"),
+    [
+        (["foo", "--exact"], (), ("foo", "--exact"), (), "pretty"),
+        (["--skip", "a", "--skip=b", "x"], (), ("--skip", "a", "--skip=b", "x"), (), "pretty"),
+        (["--test-threads", "2", "--nocapture"], ("--nocapture",), (), ("--test-threads", "2"), "pretty"),
+        (["--format", "terse", "-Z", "unstable-options"], ("--format", "terse", "-Z", "unstable-options"), (), (),
+         "terse"),
+        (["-Zunstable-options", "--quiet", "--", "--weird"], ("-Zunstable-options", "--quiet"), ("--weird",), (),
+         "terse"),
+        (["--color=never", "--test-threads=1"], ("--color=never",), (), ("--test-threads=1",), "pretty"),
+    ],
+)
+def test_split_args(
+    args: list[str], flags: tuple[str, ...], filters: tuple[str, ...], threads: tuple[str, ...], fmt: str
+) -> None:
+    harness = libtest.split_args(args)
+    assert (harness.flags, harness.filters, harness.threads, harness.fmt) == (flags, filters, threads, fmt)
+
+
+@pytest.mark.parametrize(
+    ("text", "results", "running", "finished"),
+    [
+        ("\nrunning 1 test\ntest x::y ... ok\n", [Report("x::y", False, "ok")], None, False),
+        (
+            "running 2 tests\ntest a ... ignored, slow\ntest b - should panic ... ",
+            [Report("a", False, "ignored, slow")],
+            Report("b", True, None),
+            False,
+        ),
+        (
+            "running 1 test\ntest a ... printed by the test\nok\n",  # --nocapture
+            [Report("a", False, "ok")],
+            None,
+            False,
+        ),
+        ("running 1 test\ntest a ... ok <0.001s>\n", [Report("a", False, "ok")], None, False),
+        (
+            "running 2 tests\ntest a ... FAILED\ntest b ... ok\n\nfailures:\n\n---- a stdout ----\nError: x\n\n"
+            "\nfailures:\n    a\n\ntest result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 3 filtered out; "
+            "finished in 0.00s\n\n",
+            [Report("a", False, "FAILED"), Report("b", False, "ok")],
+            None,
+            True,
+        ),
+    ],
+)
+def test_read_progress(text: str, results: list[Report], running: Report | None, finished: bool) -> None:
+    progress = libtest.read_progress(text)
+    assert (list(progress.results), progress.running, progress.finished) == (results, running, finished)
+
+
+def test_read_progress_keeps_the_failures_section() -> None:
+    text = (
+        "running 1 test\ntest a ... FAILED\n\nfailures:\n\n---- a stdout ----\nError: x\nmore\n\n"
+        "\nfailures:\n    a\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 3 filtered out; "
+        "finished in 0.00s\n\n"
+    )
+    progress = libtest.read_progress(text)
+    assert progress.failures == (("a", "Error: x\nmore\n"),)
+    assert progress.filtered_out == 3
+    assert progress.region == "test a ... FAILED"
+
+
+def test_read_list() -> None:
+    text = "tests::a: test\nb: benchmark\n\n2 tests, 1 benchmark\n"
+    assert libtest.read_list(text) == ("tests::a", "b")
