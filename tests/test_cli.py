@@ -62,6 +62,8 @@ def test_kraftkit_612_lines_dry_run(
         "-Wl,--wrap=readdir64_r",
         "-Wl,--wrap=linkat",
         "-Wl,--wrap=pthread_create",
+        "-Wl,--wrap=uk_syscall_r_clock_gettime",
+        "-Wl,--wrap=uk_syscall_r_clock_getres",
     ]
     assert flags[: len(wraps)] == wraps
     assert [f for f in flags if "/inputs/" not in f][len(wraps) : -1] == [

@@ -81,3 +81,11 @@ def test_a_folder_made_first_by_another_is_kept(tmp_path: Path) -> None:
         Path(partial.temporary, "Makefile.uk").write_text("ours")
     assert (clone / "Makefile.uk").read_text() == "theirs"
     assert [p.name for p in clone.parent.iterdir()] == ["lib-musl-1234"]
+
+
+def test_no_two_test_files_share_a_name() -> None:
+    # pytest imports test files by their base name (no packages under tests/): two files of one
+    # name stop the whole run at collection ("import file mismatch").
+    tests = Path(__file__).parent
+    names = [path.name for path in tests.rglob("test_*.py")]
+    assert sorted(name for name in set(names) if names.count(name) > 1) == []

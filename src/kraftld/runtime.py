@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 SOURCE_NAME = "kraftld_runtime.c"
 # The files SOURCE_NAME includes, one concern each: the object's digest covers them all.
-INCLUDED_SOURCES = ("kraftld_malloc.c", "kraftld_files.c", "kraftld_stacks.c")
+INCLUDED_SOURCES = ("kraftld_malloc.c", "kraftld_files.c", "kraftld_stacks.c", "kraftld_clocks.c")
 
 # Freestanding kernel code: no red zone (interrupts share the stack), no SSE registers, no
 # position independence (Unikraft links at a fixed address), no stack protector runtime.
@@ -59,6 +59,9 @@ FORWARDED_SYMBOLS = (
     "linkat",
     # kraftld_stacks.c
     "pthread_create",
+    # kraftld_clocks.c: the CPU-time clocks
+    "uk_syscall_r_clock_gettime",
+    "uk_syscall_r_clock_getres",
 )
 WRAPPED_SYMBOLS = ANSWERED_SYMBOLS + FORWARDED_SYMBOLS
 

@@ -103,6 +103,17 @@ def test_files_behave_as_on_linux(probe: tuple[Tools, Path]) -> None:
     ]
 
 
+def test_the_cpu_time_clocks_answer(probe: tuple[Tools, Path]) -> None:
+    status, lines = boot(probe, "clocks")
+    assert status == 0, lines
+    assert lines[-4:] == [
+        "clock_gettime(CLOCK_PROCESS_CPUTIME_ID): ok",
+        "clock_gettime(CLOCK_THREAD_CPUTIME_ID): ok",
+        "clock_getres(CLOCK_PROCESS_CPUTIME_ID): ok",
+        "clock() moved forward",  # Unikraft's posix-time alone: clock() returns -1
+    ]
+
+
 def test_the_largest_memory_kraftld_run_accepts_is_used(probe: tuple[Tools, Path]) -> None:
     # 3583M is the runner's bound (settings.MAX_MEMORY_MIB): all of it reaches the heap. QEMU
     # reserves the guest's memory without touching it; the probe writes one word per MiB.

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* `small COUNT SIZE`: COUNT live allocations of SIZE bytes, each written, then all freed and
@@ -244,6 +245,24 @@ static int files(void)
 	return 0;
 }
 
+/* `clocks`: clock() and the CPU-time clocks answer, and move forward over some work. */
+static int clocks(void)
+{
+	struct timespec process, thread, resolution;
+	clock_t before = clock(), after;
+	volatile unsigned long spin = 0;
+
+	report("clock_gettime(CLOCK_PROCESS_CPUTIME_ID)", clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &process));
+	report("clock_gettime(CLOCK_THREAD_CPUTIME_ID)", clock_gettime(CLOCK_THREAD_CPUTIME_ID, &thread));
+	report("clock_getres(CLOCK_PROCESS_CPUTIME_ID)", clock_getres(CLOCK_PROCESS_CPUTIME_ID, &resolution));
+	for (unsigned long i = 0; i < 20000000UL; i++)
+		spin += i;
+	after = clock();
+	printf("clock() %s\n", before == (clock_t)-1 || after == (clock_t)-1 ? "failed"
+				: after > before ? "moved forward" : "stood still");
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
 	const char *what = argc > 1 ? argv[1] : "";
@@ -262,6 +281,8 @@ int main(int argc, char *argv[])
 		return main_stack(atol(argv[2]));
 	if (strcmp(what, "files") == 0)
 		return files();
-	printf("usage: probe small COUNT SIZE | fill SIZE | api | thread MIB | overflow KIB | main MIB | files\n");
+	if (strcmp(what, "clocks") == 0)
+		return clocks();
+	printf("usage: probe small COUNT SIZE | fill SIZE | api | thread MIB | overflow KIB | main MIB | files | clocks\n");
 	return 2;
 }

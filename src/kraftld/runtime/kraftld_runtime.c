@@ -2,9 +2,10 @@
  * kraftld's runtime object: what a program needs from a unikernel that Unikraft does not give it.
  * kraftld links it last, with `--wrap` for exit, _exit, _Exit, getrandom, syscall,
  * clock_nanosleep, uk_syscall_r_write and uk_syscall_r_writev here, and for the names the
- * included files stand in front of (runtime.py lists them all). Three concerns live in files of
+ * included files stand in front of (runtime.py lists them all). Four concerns live in files of
  * their own, included at the end: small allocations (kraftld_malloc.c), files as on Linux
- * (kraftld_files.c) and threads' stack overflows (kraftld_stacks.c).
+ * (kraftld_files.c), threads' stack overflows (kraftld_stacks.c) and the CPU-time clocks
+ * (kraftld_clocks.c).
  *
  * Exit status. Unikraft calls main() and then halts, dropping its return value, and with
  * lib-musl exit(n) never reaches a halt at all (the exiting thread is killed and the guest
@@ -568,3 +569,6 @@ long __wrap_uk_syscall_r_writev(long fd, long iov, long count)
 
 /* Files as on Linux (kraftld_files.c). */
 #include "kraftld_files.c"
+
+/* The CPU-time clocks (kraftld_clocks.c). */
+#include "kraftld_clocks.c"
