@@ -40,8 +40,19 @@ class Tools:
     work: Path
     bin: Path  # `kraftld` and `kraftld-run` of this checkout, for compilers that call them by name
 
+    def from_mirror(self, sources: str) -> Tools:
+        """These tools with Unikraft and its libraries taken from a mirror (KRAFTLD_SOURCES) rather
+        than the test tree: the build is then the mirror's, lib-musl and all."""
+        environ = {k: v for k, v in self.environ.items() if k != "KRAFTLD_UNIKRAFT"}
+        return Tools({**environ, "KRAFTLD_SOURCES": sources}, self.work, self.bin)
+
     def kraftld(
-        self, args: Sequence[str], cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = True
+        self,
+        args: Sequence[str],
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        check: bool = True,
+        timeout: float = 900,
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [sys.executable, "-m", "kraftld", *args],
@@ -49,7 +60,7 @@ class Tools:
             env={**self.environ, **(env or {})},
             capture_output=True,
             text=True,
-            timeout=900,
+            timeout=timeout,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"kraftld failed ({result.returncode}):\n{result.stderr}")

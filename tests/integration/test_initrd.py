@@ -119,17 +119,8 @@ def musl_rootfiles(tools: Tools) -> Path:
     (folder / "Kraftfile").write_text(MUSL_KRAFTFILE.read_text())
     obj = tools.compile_c(PROGRAMS / "rootfiles.c", folder / "rootfiles.o")
     # As the rust-std tests link: Unikraft and lib-musl from the mirror, so the build is theirs.
-    environ = {k: v for k, v in tools.environ.items() if k != "KRAFTLD_UNIKRAFT"}
-    environ["KRAFTLD_SOURCES"] = os.environ["KRAFTLD_TEST_SOURCES"]
-    link = subprocess.run(
-        [sys.executable, "-m", "kraftld", str(obj), "-o", str(folder / "rootfiles")],
-        cwd=folder,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert link.returncode == 0, link.stderr[-3000:]
+    musl_tools = tools.from_mirror(os.environ["KRAFTLD_TEST_SOURCES"])
+    musl_tools.kraftld([str(obj), "-o", str(folder / "rootfiles")], cwd=folder, timeout=1800)
     return folder / "rootfiles"
 
 

@@ -25,9 +25,7 @@ def probe(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> tuple[Tools
     folder = tmp_path_factory.mktemp("probe")
     (folder / "Kraftfile").write_text(PROBE_KRAFTFILE)
     obj = tools.compile_c(PROGRAMS / "probe.c", folder / "probe.o", "-D_GNU_SOURCE")
-    environ = {k: v for k, v in tools.environ.items() if k != "KRAFTLD_UNIKRAFT"}
-    environ["KRAFTLD_SOURCES"] = sources
-    musl_tools = Tools(environ, tools.work, tools.bin)
+    musl_tools = tools.from_mirror(sources)
     musl_tools.kraftld([str(obj), "-o", str(folder / "probe")], cwd=folder)
     return musl_tools, folder / "probe"
 

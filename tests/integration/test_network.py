@@ -78,9 +78,8 @@ def http_project(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> tupl
     crates = merged_crates(Path(kept) / "cargo-crates" if kept else work / "crates", vendor)
     with open(folder / ".cargo" / "config.toml", "a") as config:
         config.write(f'\n[source.crates-io]\nreplace-with = "offline"\n\n[source.offline]\ndirectory = "{crates}"\n')
-    environ = {k: v for k, v in tools.environ.items() if k != "KRAFTLD_UNIKRAFT"}
     rustdoc = os.path.join(os.path.dirname(rustc), "rustdoc")
-    environ.update({"KRAFTLD_SOURCES": sources, "RUSTC": rustc, "RUSTDOC": rustdoc, "RUSTC_BOOTSTRAP": "1"})
+    environ = {**tools.from_mirror(sources).environ, "RUSTC": rustc, "RUSTDOC": rustdoc, "RUSTC_BOOTSTRAP": "1"}
     build = subprocess.run(
         [*no_network_prefix(), cargo, "build", "--offline", "--bins", "--target-dir", str(target)],
         cwd=folder,
@@ -294,14 +293,8 @@ def test_a_mirror_without_lwip_s_archive_is_an_error_naming_it(tools: Tools, tmp
     app.mkdir()
     shutil.copy(EXAMPLE / "Kraftfile", app / "Kraftfile")
     obj = tools.compile_c(PROGRAMS / "netserve.c", app / "netserve.o")
-    environ = {k: v for k, v in tools.environ.items() if k != "KRAFTLD_UNIKRAFT"}
-    environ.update(
-        {
-            "KRAFTLD_SOURCES": str(partial),
-            "KRAFTLD_CACHE": str(tmp_path / "cache"),
-            "PATH": f"{shims}:{environ['PATH']}",
-        }
-    )
+    environ = tools.from_mirror(str(partial)).environ
+    environ.update({"KRAFTLD_CACHE": str(tmp_path / "cache"), "PATH": f"{shims}:{environ['PATH']}"})
     link = subprocess.run(
         [sys.executable, "-m", "kraftld", str(obj), "-o", str(app / "netserve")],
         cwd=app,

@@ -45,8 +45,7 @@ def test_rust_small_allocations_stacks_and_files(tools: Tools, tmp_path: Path) -
         )
     (tmp_path / ".cargo").mkdir()
     (tmp_path / ".cargo" / "config.toml").write_text(config)
-    environ = {k: v for k, v in tools.environ.items() if k != "KRAFTLD_UNIKRAFT"}
-    environ.update({"KRAFTLD_SOURCES": sources, "RUSTC": rustc, "RUSTC_BOOTSTRAP": "1"})
+    environ = {**tools.from_mirror(sources).environ, "RUSTC": rustc, "RUSTC_BOOTSTRAP": "1"}
     result = subprocess.run(
         [*no_network_prefix(), cargo, "run", "--offline", "-q"],
         cwd=tmp_path,

@@ -41,9 +41,8 @@ def project(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pat
         with open(folder / ".cargo" / "config.toml", "a") as config:
             config.write('\n[source.crates-io]\nreplace-with = "vendored-std"\n')
             config.write(f'\n[source.vendored-std]\ndirectory = "{vendor}"\n')
-    environ = {k: v for k, v in tools.environ.items() if k != "KRAFTLD_UNIKRAFT"}
     rustdoc = os.path.join(os.path.dirname(rustc), "rustdoc")
-    environ.update({"KRAFTLD_SOURCES": sources, "RUSTC": rustc, "RUSTDOC": rustdoc, "RUSTC_BOOTSTRAP": "1"})
+    environ = {**tools.from_mirror(sources).environ, "RUSTC": rustc, "RUSTDOC": rustdoc, "RUSTC_BOOTSTRAP": "1"}
     return folder, environ, [*no_network_prefix(), cargo], rustc
 
 
