@@ -62,6 +62,7 @@ def test_kraftkit_612_lines_dry_run(
         "-Wl,--wrap=readdir64_r",
         "-Wl,--wrap=linkat",
         "-Wl,--wrap=pthread_create",
+        "-Wl,--wrap=pthread_exit",
         "-Wl,--wrap=uk_syscall_r_clock_gettime",
         "-Wl,--wrap=uk_syscall_r_clock_getres",
     ]

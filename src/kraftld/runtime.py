@@ -57,8 +57,9 @@ FORWARDED_SYMBOLS = (
     "readdir_r",
     "readdir64_r",
     "linkat",
-    # kraftld_stacks.c
+    # kraftld_stacks.c: guard pages for threads' stacks, lifted before musl frees them
     "pthread_create",
+    "pthread_exit",
     # kraftld_clocks.c: the CPU-time clocks
     "uk_syscall_r_clock_gettime",
     "uk_syscall_r_clock_getres",

@@ -134,11 +134,39 @@ def test_more_memory_than_the_image_uses_is_refused_with_the_reason(probe: tuple
 
 
 def test_a_thread_stack_overflow_is_reported_as_one(probe: tuple[Tools, Path]) -> None:
-    # 80 KiB of frames in a 64 KiB stack: no guard page here, the runtime's mark catches it at the
-    # thread's end (before pthread_join frees the stack the overflow wrote below).
+    # 80 KiB of frames in a 64 KiB stack: the guard page below the thread's stack stops it.
     status, lines = boot(probe, "overflow", "80")
     assert status == 134
     assert any(line.startswith("kraftld: a thread overflowed its stack of 6") for line in lines), lines
     assert not any("recursed" in line for line in lines)
     status, lines = boot(probe, "overflow", "32")  # within its stack: no report
     assert (status, lines[-1:]) == (0, ["thread recursed through 32 KiB in 64 KiB"])
+
+
+@pytest.mark.parametrize(
+    ("where", "report"),
+    [
+        # Unikraft's main thread: 4 MiB (CONFIG_STACK_SIZE_PAGE_ORDER=10), the lowest 16 KiB guarded
+        ("main", "kraftld: main overflowed its stack of 4096 KiB (stack overflow); give it more: "),
+        # a recursion that never returns: only a guard page catches it, at the moment it happens
+        ("thread", "kraftld: a thread overflowed its stack of 6"),
+    ],
+)
+def test_a_runaway_recursion_is_reported_as_a_stack_overflow(
+    probe: tuple[Tools, Path], where: str, report: str
+) -> None:
+    # Before: main's ended in "Unhandled Trap 6 (invalid opcode)" (a return address overwritten)
+    status, lines = boot(probe, "runaway", where)
+    assert status == 134, lines
+    assert lines[0] == f"runaway recursion in {where}", lines
+    reports = [line for line in lines if line.startswith(report)]
+    assert reports, lines
+    assert lines[-1] == reports[0], lines  # the report is the guest's last word
+    assert not any("Unhandled Trap" in line or "returned" in line for line in lines), lines
+
+
+def test_a_thread_ended_by_pthread_exit_leaves_no_guard_behind(probe: tuple[Tools, Path]) -> None:
+    # The guard below a thread's stack is lifted before musl frees the stack, also at pthread_exit:
+    # one left in place would fault (as an overflow) when the memory is used again.
+    status, lines = boot(probe, "exits")
+    assert (status, lines[-1:]) == (0, ["20 threads ended by pthread_exit (results 190), their memory reused"]), lines

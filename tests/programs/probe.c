@@ -204,6 +204,82 @@ static int main_stack(long mib)
 	return 0;
 }
 
+/* `runaway main|thread`: a recursion that never ends, in main or in a thread of 64 KiB (the last
+ * line it prints comes before it starts). */
+static long runaway_depth;
+
+static long runaway_recurse(long depth)
+{
+	volatile char frame[256];
+
+	frame[0] = (char)depth;
+	runaway_depth = depth;
+	return runaway_recurse(depth + 1) + frame[0];
+}
+
+static void *runaway_thread(void *argument)
+{
+	return (void *)runaway_recurse((long)argument);
+}
+
+static int runaway(const char *where)
+{
+	pthread_attr_t attr;
+	pthread_t id;
+
+	printf("runaway recursion in %s\n", where);
+	fflush(stdout);
+	if (strcmp(where, "main") == 0)
+		return (int)runaway_recurse(0);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 64 << 10);
+	if (pthread_create(&id, &attr, runaway_thread, (void *)0) != 0) {
+		printf("pthread_create failed\n");
+		return 1;
+	}
+	pthread_join(id, NULL);
+	printf("the thread returned at depth %ld\n", runaway_depth);
+	return 0;
+}
+
+/* `exits`: threads that end through pthread_exit, then their memory used again (a guard left in
+ * place would fault there). */
+static void *exit_early(void *argument)
+{
+	pthread_exit(argument);
+}
+
+static int exits(void)
+{
+	long total = 0;
+
+	for (long i = 0; i < 20; i++) {
+		pthread_attr_t attr;
+		pthread_t id;
+		void *result = NULL;
+
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, 64 << 10);
+		if (pthread_create(&id, &attr, exit_early, (void *)i) != 0 || pthread_join(id, &result) != 0) {
+			printf("thread %ld failed\n", i);
+			return 1;
+		}
+		total += (long)result;
+	}
+	for (int round = 0; round < 4; round++) {
+		char *block = malloc(8 << 20);
+
+		if (!block) {
+			printf("no 8 MiB block\n");
+			return 1;
+		}
+		memset(block, round, 8 << 20);
+		free(block);
+	}
+	printf("20 threads ended by pthread_exit (results %ld), their memory reused\n", total);
+	return 0;
+}
+
 static void report(const char *what, int result)
 {
 	int error = errno; /* before printf can change it */
@@ -279,10 +355,14 @@ int main(int argc, char *argv[])
 		return overflow(atol(argv[2]));
 	if (strcmp(what, "main") == 0 && argc > 2)
 		return main_stack(atol(argv[2]));
+	if (strcmp(what, "exits") == 0)
+		return exits();
+	if (strcmp(what, "runaway") == 0 && argc > 2)
+		return runaway(argv[2]);
 	if (strcmp(what, "files") == 0)
 		return files();
 	if (strcmp(what, "clocks") == 0)
 		return clocks();
-	printf("usage: probe small COUNT SIZE | fill SIZE | api | thread MIB | overflow KIB | main MIB | files | clocks\n");
+	printf("usage: probe small COUNT SIZE | fill SIZE | api | thread MIB | overflow KIB | main MIB | runaway main|thread | exits | files | clocks\n");
 	return 2;
 }

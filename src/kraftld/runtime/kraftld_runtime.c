@@ -4,7 +4,7 @@
  * clock_nanosleep, uk_syscall_r_write and uk_syscall_r_writev here, and for the names the
  * included files stand in front of (runtime.py lists them all). Four concerns live in files of
  * their own, included at the end: small allocations (kraftld_malloc.c), files as on Linux
- * (kraftld_files.c), threads' stack overflows (kraftld_stacks.c) and the CPU-time clocks
+ * (kraftld_files.c), stack overflows of main and of threads (kraftld_stacks.c) and the CPU-time clocks
  * (kraftld_clocks.c).
  *
  * Exit status. Unikraft calls main() and then halts, dropping its return value, and with
@@ -221,9 +221,12 @@ static void kraftld_environment_last_wins(void)
 	}
 }
 
+static void kg_guard_main(void); /* kraftld_stacks.c */
+
 static void kraftld_start(int argc, char *argv[])
 {
 	kraftld_environment_last_wins();
+	kg_guard_main();
 	kraftld_exit(main(argc, argv));
 }
 
@@ -561,11 +564,11 @@ long __wrap_uk_syscall_r_writev(long fd, long iov, long count)
 	return result;
 }
 
-/* Stack overflows of threads reported as such (kraftld_stacks.c). */
-#include "kraftld_stacks.c"
-
 /* Small allocations (kraftld_malloc.c). */
 #include "kraftld_malloc.c"
+
+/* Stack overflows of main and of threads reported as such (kraftld_stacks.c). */
+#include "kraftld_stacks.c"
 
 /* Files as on Linux (kraftld_files.c). */
 #include "kraftld_files.c"
