@@ -21,6 +21,19 @@ def test_c_program_boots_and_prints_its_arguments(tools: Tools, behave_image: Pa
     assert result.returncode == 0, result.stderr
 
 
+def test_a_runaway_recursion_in_main_is_reported_as_a_stack_overflow(tools: Tools, tmp_path: Path) -> None:
+    # nolibc's image has no main thread: main runs on Unikraft's boot stack (4 MiB with kraftld's
+    # default), whose lowest 16 KiB the runtime guards.
+    obj = tools.compile_c(PROGRAMS / "runaway.c", tmp_path / "runaway.o")
+    tools.kraftld([str(obj), "-o", str(tmp_path / "runaway")], cwd=tmp_path)
+    result = tools.run(tmp_path / "runaway")
+    lines = result.stdout.decode(errors="replace").splitlines()
+    assert result.returncode == 134, lines
+    assert lines[0] == "runaway recursion in main"
+    assert lines[-1].startswith("kraftld: main overflowed its stack of 4096 KiB (stack overflow); "), lines
+    assert not any("Unhandled Trap" in line for line in lines), lines
+
+
 def test_no_std_rust_program_boots(tools: Tools, tmp_path: Path) -> None:
     rustc = shutil.which("rustc")
     if rustc is None:

@@ -65,14 +65,21 @@ def test_rust_small_allocations_stacks_and_files(tools: Tools, tmp_path: Path) -
         "hard_link: Some(Some(1))",  # EPERM: ramfs has no hard links
     ]
     assert (tmp_path / "target" / TARGET / "debug" / "rustprobe").is_file()
-    overflow = subprocess.run(
-        [*no_network_prefix(), cargo, "run", "--offline", "-q", "--", "overflow"],
-        cwd=tmp_path,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert overflow.returncode == 134, overflow.stdout + overflow.stderr[-2000:]
-    assert "kraftld: a thread overflowed its stack of 2050 KiB" in overflow.stdout
-    assert "joined" not in overflow.stdout
+    for argument, report in [
+        ("overflow", "kraftld: a thread overflowed its stack of 2050 KiB (stack overflow)"),  # std's 2 MiB
+        ("runaway-thread", "kraftld: a thread overflowed its stack of 2050 KiB (stack overflow)"),
+        ("runaway-main", "kraftld: main overflowed its stack of 4096 KiB (stack overflow)"),
+    ]:
+        # Before, main's ended in "Unhandled Trap 6 (invalid opcode)"; a thread's only when it returned.
+        overflow = subprocess.run(
+            [*no_network_prefix(), cargo, "run", "--offline", "-q", "--", argument],
+            cwd=tmp_path,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert overflow.returncode == 134, overflow.stdout + overflow.stderr[-2000:]
+        lines = overflow.stdout.splitlines()
+        assert lines[-1].startswith(report), lines
+        assert not any(word in overflow.stdout for word in ("joined", "returned", "Unhandled Trap")), lines

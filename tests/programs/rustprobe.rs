@@ -14,12 +14,32 @@ fn recurse(bytes: usize) -> bool {
     depth(std::hint::black_box(&top as *const u8 as usize), bytes) > 0
 }
 
+/// A recursion that never ends: only a guard page stops it.
+#[allow(unconditional_recursion)]
+fn forever(depth: usize) -> usize {
+    let frame = std::hint::black_box([depth as u8; 512]);
+    std::hint::black_box(forever(depth + 1)) + frame[0] as usize
+}
+
 fn main() {
-    if std::env::args().nth(1).as_deref() == Some("overflow") {
-        // 3 MiB of frames in std's default 2 MiB: the runtime reports it when the thread ends
-        let joined = std::thread::spawn(|| recurse(3 << 20)).join();
-        println!("an overflowing thread was joined: {}", joined.is_ok());
-        return;
+    match std::env::args().nth(1).as_deref() {
+        Some("overflow") => {
+            // 3 MiB of frames in std's default 2 MiB: the guard page below the thread's stack
+            let joined = std::thread::spawn(|| recurse(3 << 20)).join();
+            println!("an overflowing thread was joined: {}", joined.is_ok());
+            return;
+        }
+        Some("runaway-main") => {
+            println!("runaway recursion in main");
+            println!("returned: {}", forever(0));
+            return;
+        }
+        Some("runaway-thread") => {
+            println!("runaway recursion in a thread");
+            println!("joined: {:?}", std::thread::spawn(|| forever(0)).join().is_ok());
+            return;
+        }
+        _ => {}
     }
     let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let boxes: Vec<Box<u64>> = (0..n as u64).map(Box::new).collect();

@@ -24,7 +24,9 @@
  *  - main: Unikraft's main thread (uk_thread "main", lib/ukboot/boot.c) has a stack of
  *    4 KiB << CONFIG_STACK_SIZE_PAGE_ORDER from the heap; its lowest KG_MAIN_GUARD bytes (whole
  *    pages) become the guard, before main() runs. The stack's bottom is read from the current
- *    uk_thread (its _mem.stack), checked against the stack pointer before it is trusted.
+ *    uk_thread (its _mem.stack), checked against the stack pointer before it is trusted. Without
+ *    a main thread (CONFIG_LIBUKBOOT_MAINTHREAD off, nolibc's default) main runs on the boot
+ *    stack, a memory region of its own of the same size (plat/kvm/x86/setup.c): the same guard.
  *  - threads the program starts with pthread_create (Rust's std::thread among them): musl maps
  *    each stack with a guard region below it (8 KiB by default, pthread_attr_setguardsize);
  *    its whole pages become the guard while the thread runs. A thread without one (a stack
@@ -87,6 +89,9 @@ extern void free(void *pointer) __attribute__((weak));
 /* Defined only when the paging API is on (plat/common/paging.c): then page tables are no longer
  * the boot table, and ukvmem guards stacks itself. */
 extern void *ukplat_pt_get_active(void) __attribute__((weak));
+/* Unikraft's memory regions (plat/common/memory.c): where the boot stack is. */
+extern int ukplat_memregion_count(void) __attribute__((weak));
+extern int ukplat_memregion_get(int index, void **region) __attribute__((weak));
 /* The running uk_thread (lib/uksched/sched.c): an array of one per CPU. */
 extern char *__uk_sched_thread_current[] __attribute__((weak));
 
@@ -244,27 +249,62 @@ static int kg_page_fault(void *data)
 __attribute__((section(".uk_event_trap_page_fault~0"), used))
 static int (*const kg_page_fault_entry)(void *) = kg_page_fault;
 
+/* struct ukplat_memregion_desc (include/uk/plat/memory.h, packed): vbase at 8, pg_off at 16,
+ * len at 24, type at 40. */
+#define KG_REGION_BASE 8
+#define KG_REGION_OFFSET 16
+#define KG_REGION_LENGTH 24
+#define KG_REGION_TYPE 40
+#define KG_REGION_STACK 0x0020 /* UKPLAT_MEMRT_STACK */
+
+/* The boot stack, which main runs on without Unikraft's main thread (nolibc's default): the
+ * memory region of type stack that holds `sp` (plat/kvm/x86/setup.c allocates it). */
+static kraftld_size kg_boot_stack(kraftld_size sp, kraftld_size *size)
+{
+	int count = ukplat_memregion_count && ukplat_memregion_get ? ukplat_memregion_count() : 0;
+
+	for (int i = 0; i < count; i++) {
+		char *region;
+		kraftld_size base, length;
+
+		if (ukplat_memregion_get(i, (void **)&region) != 0)
+			break;
+		base = *(kraftld_size *)(region + KG_REGION_BASE) + *(kraftld_size *)(region + KG_REGION_OFFSET);
+		length = *(kraftld_size *)(region + KG_REGION_LENGTH);
+		if (*(unsigned short *)(region + KG_REGION_TYPE) == KG_REGION_STACK && base < sp &&
+		    sp - base <= length) {
+			*size = length;
+			return base;
+		}
+	}
+	return 0;
+}
+
 /* main's guard, from kraftld_start, on main's own stack. */
 static void kg_guard_main(void)
 {
 	char *thread, here;
-	kraftld_size stack, low, sp = (kraftld_size)&here, size = KG_PAGE;
-	const char *name;
+	kraftld_size stack = 0, low, sp = (kraftld_size)&here, size = KG_PAGE;
+	const char *name = (const char *)0;
 	char **current = __uk_sched_thread_current;
 
 	__asm__("" : "+r"(current)); /* a weak array's address may be null: see kraftld_seed */
-	if (!current || !(thread = current[0]))
+	if (current && (thread = current[0])) {
+		stack = *(kraftld_size *)(thread + KG_THREAD_STACK);
+		name = *(const char **)(thread + KG_THREAD_NAME);
+	}
+	/* Trust the layout only if it describes this stack: Unikraft's main thread, its bottom below
+	 * us, within 1 GiB. */
+	if (name && name[0] == 'm' && name[1] == 'a' && name[2] == 'i' && name[3] == 'n' && !name[4] &&
+	    stack && stack < sp && sp - stack <= (1UL << 30)) {
+		while (size < sp - stack) /* Unikraft's stacks are 4 KiB << an order: a power of two */
+			size <<= 1;
+	} else if (!(stack = kg_boot_stack(sp, &size))) {
 		return;
-	stack = *(kraftld_size *)(thread + KG_THREAD_STACK);
-	name = *(const char **)(thread + KG_THREAD_NAME);
-	/* Trust the layout only if it describes this stack: a bottom below us, within 1 GiB. */
-	if (!name || name[0] != 'm' || name[1] != 'a' || name[2] != 'i' || name[3] != 'n' || name[4] ||
-	    !stack || stack >= sp || sp - stack > (1UL << 30))
-		return;
-	while (size < sp - stack) /* Unikraft's stacks are 4 KiB << an order: a power of two */
-		size <<= 1;
+	}
 	low = (stack + KG_PAGE - 1) & ~(KG_PAGE - 1);
-	kg_guard(low, low + KG_MAIN_GUARD, stack, size, 1);
+	if (size >= 4 * KG_MAIN_GUARD) /* a stack of 64 KiB at least keeps most of itself */
+		kg_guard(low, low + KG_MAIN_GUARD, stack, size, 1);
 }
 
 /* The current thread's stack: its lowest address and size, and musl's guard size below it. */
