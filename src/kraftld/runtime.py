@@ -49,6 +49,12 @@ FORWARDED_SYMBOLS = (
     # the guest's standard error marked on the console (kraftld_runtime.c)
     "uk_syscall_r_write",
     "uk_syscall_r_writev",
+    # nolibc's stdio on its stderr, marked the same way (kraftld_runtime.c)
+    "fprintf",
+    "vfprintf",
+    "fputs",
+    "fputc",
+    "fwrite",
     # kraftld_files.c: the syscall shim's open functions lib-musl calls, vfscore's readdir, linkat
     "uk_syscall_r_open",
     "uk_syscall_r_openat",

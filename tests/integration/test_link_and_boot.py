@@ -34,6 +34,16 @@ def test_a_runaway_recursion_in_main_is_reported_as_a_stack_overflow(tools: Tool
     assert not any("Unhandled Trap" in line for line in lines), lines
 
 
+def test_nolibc_stderr_reaches_the_runners_stderr(tools: Tools, tmp_path: Path) -> None:
+    # Before, nolibc's stderr went to stdout, and this program did not link: gcc's fwrite for
+    # fprintf(stderr, "literal\n") is nolibc's only with vfscore ("undefined reference to fwrite").
+    obj = tools.compile_c(PROGRAMS / "stderr.c", tmp_path / "stderr.o")
+    tools.kraftld([str(obj), "-o", str(tmp_path / "stderr")], cwd=tmp_path)
+    result = tools.run(tmp_path / "stderr")
+    assert (result.returncode, result.stdout.decode()) == (0, "out 1\nout 2\nout 3\n"), result.stderr
+    assert result.stderr.decode() == "err 7 seven\nerr fputs\nerr literal\nerr via %s\n!\n"
+
+
 def test_no_std_rust_program_boots(tools: Tools, tmp_path: Path) -> None:
     rustc = shutil.which("rustc")
     if rustc is None:

@@ -170,3 +170,11 @@ def test_a_thread_ended_by_pthread_exit_leaves_no_guard_behind(probe: tuple[Tool
     # one left in place would fault (as an overflow) when the memory is used again.
     status, lines = boot(probe, "exits")
     assert (status, lines[-1:]) == (0, ["20 threads ended by pthread_exit (results 190), their memory reused"]), lines
+
+
+def test_fprintf_passes_floating_point_arguments_on(probe: tuple[Tools, Path]) -> None:
+    # fprintf reaches lib-musl through kraftld's wrapper for nolibc's stderr: its variadic
+    # arguments in vector registers must arrive intact.
+    status, lines = boot(probe, "floats")
+    assert (status, lines[-1:]) == (0, ["floats: 1.50 2.250 7"]), lines
+    assert "stderr 1.50" not in lines  # on the runner's stderr, not its stdout

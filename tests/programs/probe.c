@@ -242,6 +242,17 @@ static int runaway(const char *where)
 	return 0;
 }
 
+/* `floats`: fprintf's floating-point arguments through kraftld's stdio wrappers (which must
+ * pass on the vector registers they arrive in). */
+static int floats(void)
+{
+	volatile double half = 1.5, quarter = 2.25;
+
+	fprintf(stderr, "stderr %.2f\n", half);
+	fprintf(stdout, "floats: %.2f %.3f %d\n", half, quarter, 7);
+	return 0;
+}
+
 /* `exits`: threads that end through pthread_exit, then their memory used again (a guard left in
  * place would fault there). */
 static void *exit_early(void *argument)
@@ -355,6 +366,8 @@ int main(int argc, char *argv[])
 		return overflow(atol(argv[2]));
 	if (strcmp(what, "main") == 0 && argc > 2)
 		return main_stack(atol(argv[2]));
+	if (strcmp(what, "floats") == 0)
+		return floats();
 	if (strcmp(what, "exits") == 0)
 		return exits();
 	if (strcmp(what, "runaway") == 0 && argc > 2)
@@ -363,6 +376,6 @@ int main(int argc, char *argv[])
 		return files();
 	if (strcmp(what, "clocks") == 0)
 		return clocks();
-	printf("usage: probe small COUNT SIZE | fill SIZE | api | thread MIB | overflow KIB | main MIB | runaway main|thread | exits | files | clocks\n");
+	printf("usage: probe small COUNT SIZE | fill SIZE | api | thread MIB | overflow KIB | main MIB | runaway main|thread | exits | floats | files | clocks\n");
 	return 2;
 }

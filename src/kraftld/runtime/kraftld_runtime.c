@@ -1,7 +1,8 @@
 /*
  * kraftld's runtime object: what a program needs from a unikernel that Unikraft does not give it.
  * kraftld links it last, with `--wrap` for exit, _exit, _Exit, getrandom, syscall,
- * clock_nanosleep, uk_syscall_r_write and uk_syscall_r_writev here, and for the names the
+ * clock_nanosleep, uk_syscall_r_write, uk_syscall_r_writev and nolibc's stderr stdio (fprintf,
+ * vfprintf, fputs, fputc) here, and for the names the
  * included files stand in front of (runtime.py lists them all). Four concerns live in files of
  * their own, included at the end: small allocations (kraftld_malloc.c), files as on Linux
  * (kraftld_files.c), stack overflows of main and of threads (kraftld_stacks.c) and the CPU-time clocks
@@ -41,8 +42,12 @@
  * uk_syscall_r_writev, which lib-musl's write(), writev() and stdio reach through the syscall
  * shim) are wrapped: a write to fd 2 goes out between `ESC ] kraftld-stderr ; BEL` and
  * `ESC ] kraftld-stdout ; BEL`, which kraftld-run takes out, sending what is between to its
- * stderr. nolibc's stdio writes to the console without a file descriptor: its stderr stays on
- * stdout.
+ * stderr. nolibc's stdio writes to the console without a file descriptor (lib/nolibc/stdio.c:
+ * fprintf, vfprintf, fputs and fputc send stdout's and stderr's text alike to _console_out), so
+ * for nolibc those four are wrapped instead, and a call on its stderr gets the same markers.
+ * nolibc's stderr is told apart by its definition, `FILE *stderr = (FILE *)&stderr`: a FILE
+ * pointer to itself, which no real FILE is (musl's points to its FILE structure, and musl's
+ * stderr already reaches the write system call, so these wrappers only pass musl's calls on).
  *
  * Rust's std also references a few things no Unikraft library defines; weak stand-ins follow
  * at the end (unwinding entry points, posix_spawnp). A real definition always takes precedence.
@@ -64,6 +69,9 @@
 #define KRAFTLD_CLOCK_BOOTTIME 7
 #define KRAFTLD_TIMER_ABSTIME 1
 #define KRAFTLD_NSEC_PER_SEC 1000000000L
+
+#include <stdarg.h> /* gcc's own, freestanding */
+#define EOF_VALUE (-1)
 
 typedef unsigned long kraftld_size;
 typedef long kraftld_ssize;
@@ -566,6 +574,127 @@ long __wrap_uk_syscall_r_writev(long fd, long iov, long count)
 
 /* Small allocations (kraftld_malloc.c). */
 #include "kraftld_malloc.c"
+
+/* nolibc's stderr (see "Standard error" above). Its functions are called by the program, so
+ * --wrap reaches them; nolibc's own calls between them (printf to vfprintf) stay inside it. */
+extern void *stderr __attribute__((weak));
+extern void *stdout __attribute__((weak));
+extern kraftld_size __real_fwrite(const void *data, kraftld_size size, kraftld_size count, void *stream)
+	__attribute__((weak));
+extern int __real_vfprintf(void *stream, const char *format, va_list arguments) __attribute__((weak));
+extern int __real_fputs(const char *text, void *stream) __attribute__((weak));
+extern int __real_fputc(int c, void *stream) __attribute__((weak));
+
+int __wrap_vfprintf(void *stream, const char *format, va_list arguments);
+int __wrap_fprintf(void *stream, const char *format, ...);
+int __wrap_fputs(const char *text, void *stream);
+int __wrap_fputc(int c, void *stream);
+kraftld_size __wrap_fwrite(const void *data, kraftld_size size, kraftld_size count, void *stream);
+
+/* Whether `stream` is nolibc's `*name`: a FILE pointer to itself. */
+static int kraftld_nolibc_stream(const void *stream, void **name)
+{
+	__asm__("" : "+r"(name)); /* a weak object's address may be null: see kraftld_seed */
+	return name && stream && stream == *name && *name == (void *)name;
+}
+
+static int kraftld_nolibc_stderr(const void *stream)
+{
+	return kraftld_nolibc_stream(stream, &stderr);
+}
+
+int __wrap_vfprintf(void *stream, const char *format, va_list arguments)
+{
+	int result;
+
+	if (!__real_vfprintf)
+		return -1;
+	if (!kraftld_nolibc_stderr(stream))
+		return __real_vfprintf(stream, format, arguments);
+	kraftld_serial_write("\033]kraftld-stderr;\a");
+	result = __real_vfprintf(stream, format, arguments);
+	kraftld_serial_write("\033]kraftld-stdout;\a");
+	return result;
+}
+
+/* SSE on for this one function (the rest of the object is general registers only): a variadic
+ * function's prologue must save the vector registers the caller passed floating-point arguments
+ * in, or fprintf(stderr, "%f", x) would print garbage. */
+__attribute__((target("sse2"))) int __wrap_fprintf(void *stream, const char *format, ...)
+{
+	va_list arguments;
+	int result;
+
+	va_start(arguments, format);
+	result = __wrap_vfprintf(stream, format, arguments);
+	va_end(arguments);
+	return result;
+}
+
+int __wrap_fputs(const char *text, void *stream)
+{
+	int result;
+
+	if (!__real_fputs)
+		return -1;
+	if (!kraftld_nolibc_stderr(stream))
+		return __real_fputs(text, stream);
+	kraftld_serial_write("\033]kraftld-stderr;\a");
+	result = __real_fputs(text, stream);
+	kraftld_serial_write("\033]kraftld-stdout;\a");
+	return result;
+}
+
+int __wrap_fputc(int c, void *stream)
+{
+	int result;
+
+	if (!__real_fputc)
+		return -1;
+	if (!kraftld_nolibc_stderr(stream))
+		return __real_fputc(c, stream);
+	kraftld_serial_write("\033]kraftld-stderr;\a");
+	result = __real_fputc(c, stream);
+	kraftld_serial_write("\033]kraftld-stdout;\a");
+	return result;
+}
+
+/* gcc compiles fprintf(f, "text\n") and fputs("text\n", f) to fwrite(…, f) (its builtins, at -O1
+ * and above), and nolibc's fwrite, with vfscore, takes stdout and stderr for files, which they
+ * are not, and writes nothing; without vfscore there is no fwrite at all and the link failed
+ * ("undefined reference to fwrite"). So fwrite on nolibc's stdout and stderr goes to the console
+ * through fputs, as nolibc's other stdio does, in pieces (a NUL through fputc). */
+kraftld_size __wrap_fwrite(const void *data, kraftld_size size, kraftld_size count, void *stream)
+{
+	const unsigned char *bytes = data;
+	kraftld_size total, done = 0;
+	int error = kraftld_nolibc_stderr(stream);
+
+	if (!error && !kraftld_nolibc_stream(stream, &stdout))
+		return __real_fwrite ? __real_fwrite(data, size, count, stream) : 0;
+	if (!__real_fputs || !__real_fputc || !size || !count || __builtin_mul_overflow(size, count, &total))
+		return 0;
+	if (error)
+		kraftld_serial_write("\033]kraftld-stderr;\a");
+	while (done < total) {
+		char piece[256];
+		kraftld_size length = 0;
+
+		while (done + length < total && length < sizeof(piece) - 1 && bytes[done + length])
+			piece[length] = (char)bytes[done + length], length++;
+		piece[length] = '\0';
+		if (length && __real_fputs(piece, stream) < 0)
+			break;
+		done += length;
+		if (done < total && !bytes[done] && __real_fputc(0, stream) != EOF_VALUE)
+			done++;
+		else if (done < total && !bytes[done])
+			break;
+	}
+	if (error)
+		kraftld_serial_write("\033]kraftld-stdout;\a");
+	return done / size;
+}
 
 /* Stack overflows of main and of threads reported as such (kraftld_stacks.c). */
 #include "kraftld_stacks.c"
