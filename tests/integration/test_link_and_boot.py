@@ -34,6 +34,30 @@ def test_a_runaway_recursion_in_main_is_reported_as_a_stack_overflow(tools: Tool
     assert not any("Unhandled Trap" in line for line in lines), lines
 
 
+PAGING_KRAFTFILE = """spec: v0.6
+name: paging
+unikraft:
+  version: stable
+  kconfig:
+    CONFIG_LIBUKVMEM: y
+    CONFIG_LIBUKBOOT_MAINTHREAD: y
+targets:
+  - qemu/x86_64
+"""
+
+
+def test_a_runaway_recursion_under_paging_is_reported_as_a_stack_overflow(tools: Tools, tmp_path: Path) -> None:
+    # With ukvmem, main's stack has ukvmem's guard page; the runtime only watches it. Before,
+    # Unikraft's crash report looped (47,578 lines in 30 s, the guest never ended).
+    (tmp_path / "Kraftfile").write_text(PAGING_KRAFTFILE)
+    obj = tools.compile_c(PROGRAMS / "runaway.c", tmp_path / "runaway.o")
+    tools.kraftld([str(obj), "-o", str(tmp_path / "runaway")], cwd=tmp_path)
+    result = tools.run(tmp_path / "runaway")
+    lines = result.stdout.decode(errors="replace").splitlines()
+    assert result.returncode == 134, lines[:20]
+    assert lines[-1].startswith("kraftld: main overflowed its stack of 4096 KiB (stack overflow); "), lines[:20]
+
+
 def test_nolibc_stderr_reaches_the_runners_stderr(tools: Tools, tmp_path: Path) -> None:
     # Before, nolibc's stderr went to stdout, and this program did not link: gcc's fwrite for
     # fprintf(stderr, "literal\n") is nolibc's only with vfscore ("undefined reference to fwrite").

@@ -64,6 +64,7 @@ struct ks_start {
 
 struct kg_guard {
 	kraftld_size low, high;   /* the pages not present */
+	int ours;                 /* made so by the runtime, or by ukvmem (only watched here) */
 	kraftld_size stack;       /* the lowest address of the stack it guards: its key */
 	kraftld_size stack_size;
 	int is_main;              /* main's, or a thread's */
@@ -171,27 +172,36 @@ static int kg_guard(kraftld_size low, kraftld_size high, kraftld_size stack, kra
 {
 	struct kg_guard *slot = (struct kg_guard *)0;
 	kraftld_size page;
+	int ours = !ukplat_pt_get_active;
 
-	if (ukplat_pt_get_active || low >= high || (low | high) & (KG_PAGE - 1))
+	if (low >= high || (low | high) & (KG_PAGE - 1))
 		return 0;
 	for (int i = 0; i < KG_GUARDS && !slot; i++)
 		if (!kg_guards[i].high)
 			slot = &kg_guards[i];
 	if (!slot)
 		return 0;
-	for (page = low; page < high; page += KG_PAGE) /* all the entries first: all or nothing */
+	for (page = low; ours && page < high; page += KG_PAGE) /* all the entries first: all or nothing */
 		if (!kg_entry(page))
 			return 0;
-	for (page = low; page < high; page += KG_PAGE)
+	for (page = low; ours && page < high; page += KG_PAGE)
 		*kg_entry(page) &= ~KG_PRESENT;
-	kg_flush();
+	if (ours)
+		kg_flush();
 	slot->low = low;
 	slot->high = high;
+	slot->ours = ours;
 	slot->stack = stack;
 	slot->stack_size = stack_size;
 	slot->is_main = is_main;
-	return 1;
+	return ours;
 }
+
+/* With the paging API on, stacks' guards are ukvmem's (CONFIG_LIBUKALLOCSTACK_PAGE_GUARDS, below
+ * each Unikraft stack, CONFIG_LIBUKVMEM_STACK_GUARD_PAGES_BOTTOM pages, 1 by default) or musl's
+ * mprotect()ed region (posix-mmap's real mprotect): kg_guard only watches those, so that a fault
+ * there is reported as an overflow instead of Unikraft's crash report (which, for main's
+ * overflow, looped printing its stack walk). It returns 0 then: a thread keeps its mark too. */
 
 /* Lifts the guard of the stack whose lowest address is `stack`, if it has one. */
 static void kg_unguard(kraftld_size stack)
@@ -200,9 +210,10 @@ static void kg_unguard(kraftld_size stack)
 		struct kg_guard *slot = &kg_guards[i];
 
 		if (slot->high && slot->stack == stack) {
-			for (kraftld_size page = slot->low; page < slot->high; page += KG_PAGE)
+			for (kraftld_size page = slot->low; slot->ours && page < slot->high; page += KG_PAGE)
 				*kg_entry(page) |= KG_PRESENT;
-			kg_flush();
+			if (slot->ours)
+				kg_flush();
 			slot->high = 0;
 			return;
 		}
@@ -303,7 +314,9 @@ static void kg_guard_main(void)
 		return;
 	}
 	low = (stack + KG_PAGE - 1) & ~(KG_PAGE - 1);
-	if (size >= 4 * KG_MAIN_GUARD) /* a stack of 64 KiB at least keeps most of itself */
+	if (ukplat_pt_get_active) /* ukvmem's guard, below the stack's first page */
+		kg_guard(low - KG_PAGE, low, stack, size, 1);
+	else if (size >= 4 * KG_MAIN_GUARD) /* a stack of 64 KiB at least keeps most of itself */
 		kg_guard(low, low + KG_MAIN_GUARD, stack, size, 1);
 }
 
@@ -333,6 +346,8 @@ static int ks_guard_thread(kraftld_size bottom, kraftld_size size, kraftld_size 
 
 	if (guard && high > low) /* musl's guard region, its whole pages */
 		return kg_guard(low, high, bottom, size, 0);
+	if (ukplat_pt_get_active) /* a page of the stack's own is not ours to unmap under ukvmem */
+		return 0;
 	low = (bottom + KG_PAGE - 1) & ~(KG_PAGE - 1); /* none: the stack's own lowest page */
 	return size >= 4 * KG_PAGE && kg_guard(low, low + KG_PAGE, bottom, size, 0);
 }
