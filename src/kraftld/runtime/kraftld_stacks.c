@@ -304,10 +304,11 @@ static void kg_guard_main(void)
 		stack = *(kraftld_size *)(thread + KG_THREAD_STACK);
 		name = *(const char **)(thread + KG_THREAD_NAME);
 	}
-	/* Trust the layout only if it describes this stack: Unikraft's main thread, its bottom below
-	 * us, within 1 GiB. */
-	if (name && name[0] == 'm' && name[1] == 'a' && name[2] == 'i' && name[3] == 'n' && !name[4] &&
-	    stack && stack < sp && sp - stack <= (1UL << 30)) {
+	/* Trust the layout only if it describes this stack: its bottom below us, within 1 GiB (checked
+	 * first: only then is the name's pointer read through), and Unikraft's main thread. */
+	if (stack && stack < sp && sp - stack <= (1UL << 30) && (kraftld_size)name >= KG_PAGE &&
+	    (kraftld_size)name < (1UL << 47) && name[0] == 'm' && name[1] == 'a' && name[2] == 'i' &&
+	    name[3] == 'n' && !name[4]) {
 		while (size < sp - stack) /* Unikraft's stacks are 4 KiB << an order: a power of two */
 			size <<= 1;
 	} else if (!(stack = kg_boot_stack(sp, &size))) {
