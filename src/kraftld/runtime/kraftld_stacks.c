@@ -12,7 +12,8 @@
  * overrun thread's stack.
  *
  * Guard pages. The boot page table (plat/kvm/x86/pagetable64.S) maps the first 4 GiB one to one
- * with 2 MiB pages, and nothing else maps memory when the paging API is off (no
+ * with 2 MiB pages (the first 2 MiB in 4 KiB pages, page 0 left out; the heap starts there,
+ * below 1 MiB), and nothing else maps memory when the paging API is off (no
  * ukplat_pt_get_active). So the runtime makes its own guard pages in that table: the 2 MiB page
  * holding a guard is split into 4 KiB pages (the same addresses, the same flags: a page table of
  * 512 entries, allocated once per 2 MiB and kept), and the guard's entries are marked not
@@ -36,9 +37,11 @@
  * A frame larger than the guard that skips over it entirely is not caught (gcc does not probe
  * the stack by default; Rust does, for frames above 4 KiB).
  *
- * Where no guard can be made (the paging API is on, the guard table is full, no memory for a page
- * table), a thread's stack falls back to a mark: its lowest 4 KiB are filled with a pattern,
- * checked when the thread's function returns. That catches an overflow only after the fact.
+ * With the paging API on, the guards are ukvmem's and musl's own, which the runtime only watches
+ * (see kg_guard). Where no guard can be made (the paging API is on, the guard table is full, no
+ * memory for a page table), a thread's stack also gets a mark: its lowest 4 KiB are filled with a
+ * pattern, checked when the thread's function returns. That catches an overflow only after the
+ * fact.
  *
  * One CPU and a cooperative scheduler (see kraftld_malloc.c): no lock, and no other CPU's TLB to
  * flush.
