@@ -6,9 +6,9 @@
         link.manifest build.log build.running lock
         prebuilt.json            the record a fast relink replays (`execute.replay`)
         downloads.json           the files the configured build downloads (`downloads`)
-        cc-launcher.sh           what make compiles through, with ccache or distcc (`ccache`)
         links/<pid>-<random>/    one folder per fast relink: inputs/ and outputs/ again
-    <cache>/runtime/             kraftld's runtime object, by digest of its source and command
+    <cache>/runtime/             kraftld's runtime object and compiler launcher (what make
+                                 compiles through, with ccache or distcc), by digest of source and command
     <cache>/sources/             clones of Unikraft and its libraries, by URL and version
     <cache>/headstart/           notes of the last fast relink per output and folder
     <cache>/kvm/                 whether KVM works, per kernel release and QEMU
@@ -60,6 +60,10 @@ class CacheLayout:
 
     def runtime_object(self, digest: str) -> str:
         return os.path.join(self.runtime, f"kraftld_runtime-{digest}.o")
+
+    def launcher(self, digest: str) -> str:
+        """The compiler launcher Unikraft's make compiles through (ccache, distcc: `ccache`)."""
+        return os.path.join(self.runtime, f"kraftld_cc_launcher-{digest}")
 
     @property
     def sources(self) -> str:
@@ -191,11 +195,6 @@ class EntryLayout:
     def downloads(self) -> str:
         """What make said the configured build downloads, beside the options it was asked for."""
         return self._at("downloads.json")
-
-    @property
-    def launcher(self) -> str:
-        """The compiler launcher Unikraft's make compiles through (ccache, distcc: `ccache`)."""
-        return self._at("cc-launcher.sh")
 
     @property
     def links(self) -> str:
