@@ -500,3 +500,16 @@ def test_a_note_serves_compiles_while_what_decided_it_holds(
     assert resolutions.count == (2 if resolves else 1)
     expected = read_build_flags(resolutions.entry.build, "/gcc/include")
     assert after == expected  # with a note or without, the flags are the build's own
+
+
+@pytest.mark.parametrize(
+    "argv", [["-c", "x.cpp"], ["x.cc", "-o", "p"], ["-x", "c++", "-c", "conftest.c"], ["-E", "y.C"]]
+)
+def test_cxx_is_refused_with_the_reason(argv: list[str]) -> None:
+    with pytest.raises(UsageError, match="is C\\+\\+: kraftld-cc compiles C only") as raised:
+        classify(argv)
+    assert "lib-libcxx" in raised.value.hint
+
+
+def test_x_none_ends_cxx() -> None:
+    assert [s.path for s in classify(["-x", "c++", "-x", "none", "-c", "a.c"]).sources] == ["a.c"]
