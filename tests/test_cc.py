@@ -331,8 +331,8 @@ def test_queries_go_to_gcc_unchanged() -> None:
 
 
 def test_a_failed_compile_keeps_gccs_status(monkeypatch: pytest.MonkeyPatch) -> None:
-    configured = configuration.Configured(DEFAULT_KRAFTFILE, None, FLAGS)  # type: ignore[arg-type]
-    monkeypatch.setattr(driver, "configured_build", lambda *a, **k: configured)
+    monkeypatch.setattr(driver, "compile_flags", lambda *a, **k: FLAGS)
+    monkeypatch.setattr(driver, "project_kraftfile", lambda *a, **k: DEFAULT_KRAFTFILE)
     links: list[object] = []
     monkeypatch.setattr("kraftld.pipeline.link", lambda *a, **k: links.append(a))
     status = cli.main(
@@ -348,8 +348,8 @@ def test_a_failed_compile_keeps_gccs_status(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_link_compiles_sources_then_links_with_the_same_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
     kraftfile = DEFAULT_KRAFTFILE
-    configured = configuration.Configured(kraftfile, None, FLAGS)  # type: ignore[arg-type]
-    monkeypatch.setattr(driver, "configured_build", lambda *a, **k: configured)
+    monkeypatch.setattr(driver, "compile_flags", lambda *a, **k: FLAGS)
+    monkeypatch.setattr(driver, "project_kraftfile", lambda *a, **k: kraftfile)
     links: list[tuple[list[str], object]] = []
     monkeypatch.setattr("kraftld.pipeline.link", lambda args, *a, **k: links.append((list(args), k["kraftfile"])))
     passthrough = Recorder()

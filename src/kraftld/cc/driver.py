@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from ..commands import Command
 from ..logs import log
 from .arguments import Invocation, Mode, classify, link_line, object_name, source_args
-from .configuration import COMPILER, compile_flags, configured_build, notifier, project_kraftfile
+from .configuration import COMPILER, compile_flags, notifier, project_kraftfile
 from .unikraft_flags import BuildFlags
 
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
@@ -106,11 +106,10 @@ def _link(
     from ..settings import Settings
 
     launcher = object_launcher(environ)
-    if invocation.sources:
-        configured = configured_build(environ, cwd, runner, log_stream=log_stream)
-        kraftfile, flags = configured.kraftfile, configured.flags
-    else:
-        kraftfile, flags = project_kraftfile(cwd, Settings.from_environ(environ)), None
+    # The sources' flags as a compile's (from the note while it holds); the same configuration
+    # (`project_kraftfile`, as configured_build decides it) is linked.
+    flags = compile_flags(environ, cwd, runner, log_stream=log_stream) if invocation.sources else None
+    kraftfile = project_kraftfile(cwd, Settings.from_environ(environ))
     with tempfile.TemporaryDirectory(prefix="kraftld-cc-") as folder:
         objects: list[str] = []
         for index, source in enumerate(invocation.sources):
