@@ -513,3 +513,19 @@ def test_cxx_is_refused_with_the_reason(argv: list[str]) -> None:
 
 def test_x_none_ends_cxx() -> None:
     assert [s.path for s in classify(["-x", "c++", "-x", "none", "-c", "a.c"]).sources] == ["a.c"]
+
+
+def test_a_cache_that_cannot_take_the_note_still_compiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kraftld.process import run_process
+
+    resolutions = Resolutions(tmp_path)
+    monkeypatch.setattr(configuration, "configured_build", resolutions)
+
+    def refuse(path: str, note: object) -> None:
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(configuration, "write_note", refuse)
+    env = {"KRAFTLD_CACHE": str(tmp_path / "cache"), "PATH": os.environ.get("PATH", "")}
+    for count in (1, 2):  # each compile resolves: there is no note to read
+        flags = configuration.compile_flags(env, str(tmp_path), run_process, log_stream=io.StringIO())
+        assert (resolutions.count, flags) == (count, read_build_flags(resolutions.entry.build, "/gcc/include"))

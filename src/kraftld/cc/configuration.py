@@ -25,6 +25,7 @@ from ..commands import Command, describe_failure
 from ..errors import BuildError, ToolchainError
 from ..kraftfile import DEFAULT_KRAFTFILE, Kraftfile, find_kraftfile, load_kraftfile
 from ..layout import CacheLayout, EntryLayout
+from ..logs import log
 from ..settings import Settings
 from .note import Note, Tree, holds, inputs_digest, note_path, read_note, write_note
 from .unikraft_flags import BuildFlags, read_build_flags
@@ -97,7 +98,10 @@ def compile_flags(environ: Mapping[str, str], cwd: str, runner: ProcessRunner, *
         return note.flags
     configured = configured_build(environ, cwd, runner, log_stream=log_stream)
     if not settings.dry_run:
-        write_note(path, Note(configured.trees, configured.entry.root, configured.flags))
+        try:
+            write_note(path, Note(configured.trees, configured.entry.root, configured.flags))
+        except OSError as error:  # a cache that cannot take the note: the next compile resolves again
+            log.debug("no note of the configuration (%s): %s", path, error)
     return configured.flags
 
 
