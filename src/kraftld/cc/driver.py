@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from ..commands import Command
 from ..logs import log
@@ -42,25 +43,33 @@ def run_inherited(command: Command) -> int:
     return subprocess.run(command.argv, cwd=command.cwd, env=command.env, check=False).returncode
 
 
+@dataclass(frozen=True)
+class Launcher:
+    """What a compile runs gcc behind (ccache, or distcc), and the variables it adds to the
+    environment (CCACHE_DIR…); empty for gcc alone."""
+
+    words: tuple[str, ...] = ()
+    environ: tuple[tuple[str, str], ...] = ()
+
+
+GCC_ALONE = Launcher()
+
+
 def compile_command(
     flags: BuildFlags,
     user_args: Sequence[str],
     cwd: str,
     environ: Mapping[str, str],
-    launcher: Launcher = (),
+    launcher: Launcher = GCC_ALONE,
 ) -> Command:
     """gcc with the build's flags first (the user's own come after and win: -O, -fPIC, -D…) and
     the build's include folders last (searched after the user's -I), in kraftld-cc's environment;
     behind ccache (or distcc) when `launcher` names it."""
-    words, added = launcher or ((), ())
     return Command(
-        (*words, COMPILER, *flags.flags, *user_args, *flags.includes), cwd=cwd, env={**environ, **dict(added)}
+        (*launcher.words, COMPILER, *flags.flags, *user_args, *flags.includes),
+        cwd=cwd,
+        env={**environ, **dict(launcher.environ)},
     )
-
-
-# What an object's compile runs gcc behind: its words (ccache, or distcc), and the variables they
-# add to the environment (CCACHE_DIR…); () for gcc alone.
-Launcher = tuple[tuple[str, ...], tuple[tuple[str, str], ...]] | tuple[()]
 
 
 def object_launcher(environ: Mapping[str, str]) -> Launcher:
@@ -70,7 +79,7 @@ def object_launcher(environ: Mapping[str, str]) -> Launcher:
 
     setup = compiler_setup(environ, cache_dir(environ))
     tool = setup.ccache or setup.distcc
-    return ((tool,), setup.environ) if tool else ()
+    return Launcher((tool,), setup.environ) if tool else GCC_ALONE
 
 
 def run_line(
@@ -87,7 +96,7 @@ def run_line(
         return passthrough(Command((COMPILER, *argv), cwd=cwd, env=dict(environ)))
     if invocation.mode is not Mode.LINK:
         flags = compile_flags(environ, cwd, runner, log_stream=log_stream)
-        launcher = object_launcher(environ) if invocation.mode is Mode.COMPILE else ()
+        launcher = object_launcher(environ) if invocation.mode is Mode.COMPILE else GCC_ALONE
         return passthrough(compile_command(flags, invocation.gcc_line(), cwd, environ, launcher))
     return _link(invocation, environ, cwd, runner, passthrough, log_stream)
 
