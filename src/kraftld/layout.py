@@ -16,6 +16,7 @@
     <cache>/sysroot/             Rust std sysroots for the Unikraft target, by rustc (`sysroot`)
     <cache>/progress/            object counts of past builds, for the next one's percentage
     <cache>/ccache/              ccache's own cache, unless CCACHE_DIR names another (`ccache`)
+    <cache>/cc/                  kraftld-cc's notes of resolved configurations (`cc.note`)
 
 The head start reads this before the rest of kraftld is imported, so this module imports only
 `os` (no dataclasses: the two types below are small, read-only by their properties).
@@ -118,6 +119,10 @@ class CacheLayout:
     def ccache(self) -> str:
         """ccache's own cache, unless CCACHE_DIR names another (`ccache`)."""
         return os.path.join(self.root, "ccache")
+
+    def cc_note(self, digest: str) -> str:
+        """kraftld-cc's note of the configuration its compiles resolved (`cc.note`)."""
+        return os.path.join(self.root, "cc", f"{digest}.json")
 
 
 class EntryLayout:
