@@ -302,3 +302,117 @@ def test_read_progress_keeps_the_failures_section() -> None:
 def test_read_list() -> None:
     text = "tests::a: test\nb: benchmark\n\n2 tests, 1 benchmark\n"
     assert libtest.read_list(text) == ("tests::a", "b")
+
+
+def finish_expecting(
+    suite: dict[str, str], expected: dict[str, str | None] | str
+) -> tuple[Outcome, str, FakeHarness, list[int]]:
+    """finish() with the binary's should_panic expectations (or why there are none) on offer;
+    the fake's panic messages read `boom in NAME`. The last item counts the reads."""
+    fake = FakeHarness(suite)
+    first_outcome, first = fake.run(())
+    assert aborted.should_finish((), first_outcome, first)
+    reads: list[int] = []
+
+    def read() -> tuple[dict[str, str | None] | str, int]:
+        reads.append(1)
+        return expected, 1
+
+    shown: list[str] = [first]
+    outcome = aborted.finish_run((), first, fake.boot, lambda _: True, shown.append, lambda: 1.5, expectations=read)
+    return outcome, "".join(shown), fake, reads
+
+
+def test_should_panic_with_expected_text_passes_only_when_the_message_contains_it() -> None:
+    suite = {"a_matches": "should_panic", "b_differs": "should_panic", "c_any": "should_panic", "d_ok": "ok"}
+    outcome, shown, fake, reads = finish_expecting(
+        suite, {"a_matches": "boom in a", "b_differs": "bang", "c_any": None}
+    )
+    assert "test a_matches - should panic ... ok\n" in shown
+    assert "test b_differs - should panic ... FAILED\n" in shown
+    assert "test c_any - should panic ... ok\n" in shown
+    # libtest's note, then the panic hook's lines, in the test's stderr block (-Zpanic-abort-tests).
+    assert (
+        "---- b_differs stdout ----\n---- b_differs stderr ----\n"
+        "panic did not contain expected string\n"
+        '      panic message: "boom in b_differs"\n'
+        ' expected substring: "bang"\n'
+        "\nthread 'b_differs' panicked at src/lib.rs:1:1:\nboom in b_differs\n"
+    ) in shown
+    assert "\nfailures:\n    b_differs\n" in shown
+    assert "test result: FAILED. 3 passed; 1 failed; 0 ignored;" in shown
+    assert outcome.status == aborted.TEST_FAILED_STATUS
+    assert reads == [1]  # read once for the whole run
+    # One --nocapture boot per test with an expected text, none for c_any, none more for b_differs.
+    alone = [boot for boot in fake.boots if "--nocapture" in boot]
+    assert alone == [
+        ("--nocapture", "--test-threads=1", "--exact", "a_matches"),
+        ("--nocapture", "--test-threads=1", "--exact", "b_differs"),
+    ]
+    assert outcome.message is not None and "2 should_panic message(s) compared" in outcome.message
+    assert "not checked" not in outcome.message
+
+
+def test_expectations_that_cannot_be_read_leave_should_panic_tests_ok_and_say_why() -> None:
+    outcome, shown, fake, reads = finish_expecting(
+        {"a": "should_panic", "b": "should_panic", "c": "ok"}, "gdb is not installed"
+    )
+    assert "test a - should panic ... ok\n" in shown and "test b - should panic ... ok\n" in shown
+    assert outcome.status == 0 and reads == [1]
+    assert not any("--nocapture" in boot for boot in fake.boots)
+    assert outcome.message is not None
+    assert "expected text not checked for 2 test(s): gdb is not installed" in outcome.message
+
+
+def test_no_expectations_are_read_when_no_should_panic_test_aborts() -> None:
+    outcome, _, _, reads = finish_expecting({"a": "panics", "b": "ok"}, {})
+    assert reads == [] and outcome.status == 101
+
+
+@pytest.mark.parametrize(
+    ("stderr", "message"),
+    [
+        ("\nthread 'a' (3) panicked at tests/x.rs:1:5:\nboom\nnote: run with `RUST_BACKTRACE=1` environment "
+         "variable to display a backtrace\n", "boom"),
+        ("\nthread 'a' panicked at src/lib.rs:1:1:\ntwo\nlines\n", "two\nlines"),  # no backtrace support
+        ("\nthread 'main' (1) panicked at a.rs:2:3:\nboom\nstack backtrace:\n   0: x\n", "boom"),
+        # The test's own earlier output, and the last panic counts.
+        ("printed\n\nthread 'x' (2) panicked at a.rs:1:1:\nfirst\n\nthread 'x' (2) panicked at a.rs:9:9:\n"
+         "second\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n", "second"),
+        ("\nthread 'a' (3) panicked at a.rs:1:1:\n\nnote: run with `RUST_BACKTRACE=1` ...\n", ""),
+        ("a hook of the test's own printed this\n", None),
+    ],
+)
+def test_panic_message(stderr: str, message: str | None) -> None:
+    assert libtest.panic_message(stderr) == message
+
+
+@pytest.mark.parametrize(
+    ("expected", "message", "result", "note"),
+    [
+        ("boom", "a big boom here", "ok", ""),
+        ("", "anything", "ok", ""),
+        ("index out of bounds", "index out of bounds: the len is 0 but the index is 1", "ok", ""),
+        ("Boom", "boom", "FAILED",
+         'panic did not contain expected string\n      panic message: "boom"\n expected substring: "Boom"'),
+        ("zz", "Box<dyn Any>", "FAILED",
+         "expected panic with string value,\n found non-string value: `Box<dyn Any>`\n     expected substring: \"zz\""),
+    ],
+)
+def test_judge_panic_as_libtests_calc_result(expected: str, message: str, result: str, note: str) -> None:
+    assert libtest.judge_panic(expected, message) == libtest.PanicVerdict(result, note)
+
+
+@pytest.mark.parametrize(
+    ("text", "debug"),
+    [
+        ("plain", '"plain"'),
+        ('say "hi"\\', '"say \\"hi\\"\\\\"'),
+        ("a\nb\tc\r\0", '"a\\nb\\tc\\r\\0"'),
+        ("it's ünïcödé ✓", '"it\'s ünïcödé ✓"'),
+        ("\x07\u200b", '"\\u{7}\\u{200b}"'),
+        ("e\u0301", '"e\\u{301}"'),  # a combining accent is escaped, as core does for Grapheme_Extend
+    ],
+)
+def test_rust_debug_str(text: str, debug: str) -> None:
+    assert libtest.rust_debug_str(text) == debug

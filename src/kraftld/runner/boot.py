@@ -1,6 +1,7 @@
 """Boots an image for kraftld-run: picks the accelerator, boots once, and boots again under TCG
 only when KVM failed before the guest ran; a libtest binary that aborted mid-run boots again
-until its run is finished (aborted.py decides what each further boot runs).
+until its run is finished (aborted.py decides what each further boot runs, describe.py reads its
+should_panic expectations from one more boot stopped for gdb).
 
 The one place the runner starts QEMU (through process.start, or a starter a test injects) and
 reads its console; the settings, the guest's devices and QEMU's command come in ready-made.
@@ -16,6 +17,7 @@ import re
 import selectors
 import shlex
 import socket
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -25,7 +27,7 @@ from typing import BinaryIO
 from ..errors import RunError
 from ..logs import log
 from ..process import stop_process_group
-from . import aborted, kvm, libtest, rootfs
+from . import aborted, describe, kvm, libtest, rootfs
 from .console import ConsoleFilter
 from .devices import guest_setup
 from .image import read_image
@@ -162,8 +164,24 @@ def run_image(
         def fits(args: tuple[str, ...]) -> bool:
             return fits_command_line(image, args, options.params)
 
+        def launch_stopped(port: int) -> subprocess.Popen[bytes]:
+            # A boot for gdb only (describe.py): stopped at its first instruction, its console unread.
+            stopped = replace(options, accel=accel, gdb_port=port)
+            seed = [int.from_bytes(os.urandom(8), "little") for _ in range(4)]
+            return starter(Launch(qemu_command(image, ("--list",), stopped, seed), settings.cwd))
+
+        def expectations() -> tuple[describe.Expectations | str, int]:
+            return describe.read_expectations(symbols_file(image_file), launch_stopped)
+
         return aborted.finish_run(
-            settings.args, first_output, boot_again, fits, write, lambda: time.monotonic() - started, write_err
+            settings.args,
+            first_output,
+            boot_again,
+            fits,
+            write,
+            lambda: time.monotonic() - started,
+            write_err,
+            expectations,
         )
 
 

@@ -17,6 +17,7 @@ cli.rs of Rust 1.96):
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -254,3 +255,70 @@ def aborted_result(test: Report) -> Report:
 def line_of(test: Report) -> str:
     mode = " - should panic" if test.should_panic else ""
     return f"test {test.name}{mode} ... {test.result}\n"
+
+
+# std's default panic hook (library/std/src/panicking.rs, default_hook) writes
+# `\nthread 'NAME' (ID) panicked at FILE:LINE:COL:\nMESSAGE\n` and then its backtrace note, or
+# the backtrace itself when RUST_BACKTRACE asks; MESSAGE is the payload when it is a &str or a
+# String, `Box<dyn Any>` otherwise (payload_as_str).
+_PANIC_HEADER = re.compile(r"^thread '.*'(?: \([0-9]+\))? panicked at .*:$", re.MULTILINE)
+_PANIC_TAILS = ("\nnote: run with `RUST_BACKTRACE=", "\nstack backtrace:\n")
+NON_STRING_PAYLOAD = "Box<dyn Any>"
+
+
+def panic_message(stderr: str) -> str | None:
+    """The message of the last panic std's hook reported in `stderr` (on this target the panic
+    that ended the binary), or None when there is none (a hook of the test's own, say)."""
+    headers = list(_PANIC_HEADER.finditer(stderr))
+    if not headers:
+        return None
+    body = stderr[headers[-1].end() + 1 :]
+    cut = min((at for at in (body.find(tail) for tail in _PANIC_TAILS) if at != -1), default=None)
+    if cut is not None:
+        return body[:cut]
+    return body[:-1] if body.endswith("\n") else body
+
+
+@dataclass(frozen=True)
+class PanicVerdict:
+    result: str  # ok or FAILED
+    note: str  # what libtest says of a failure (its TrFailedMsg), empty when ok
+
+
+def judge_panic(expected: str, message: str) -> PanicVerdict:
+    """libtest's verdict on a should_panic(expected = ...) test that panicked with `message`
+    (test_result.rs, calc_result): the message must contain the expected text."""
+    if expected in message:
+        return PanicVerdict("ok", "")
+    if message == NON_STRING_PAYLOAD:
+        # std's hook prints this for a payload that is no string; libtest then names the
+        # payload's TypeId, which the guest's output does not tell.
+        return PanicVerdict(
+            "FAILED",
+            f"expected panic with string value,\n found non-string value: `{NON_STRING_PAYLOAD}`\n"
+            f"     expected substring: {rust_debug_str(expected)}",
+        )
+    return PanicVerdict(
+        "FAILED",
+        "panic did not contain expected string\n"
+        f"      panic message: {rust_debug_str(message)}\n"
+        f" expected substring: {rust_debug_str(expected)}",
+    )
+
+
+_DEBUG_ESCAPES = {"\0": "\\0", "\t": "\\t", "\r": "\\r", "\n": "\\n", "\\": "\\\\", '"': '\\"'}
+
+
+def rust_debug_str(text: str) -> str:
+    """`text` as Rust's `{:?}` writes a str (core's char::escape_debug_ext): quoted, the few
+    named escapes, `\\u{..}` for what is not printable or combines with the char before it.
+    Python's isprintable() and combining() stand in for core's own Unicode tables."""
+    out = []
+    for char in text:
+        if char in _DEBUG_ESCAPES:
+            out.append(_DEBUG_ESCAPES[char])
+        elif (char.isprintable() or char == " ") and not unicodedata.combining(char):
+            out.append(char)
+        else:
+            out.append(f"\\u{{{ord(char):x}}}")
+    return '"' + "".join(out) + '"'

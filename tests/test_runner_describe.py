@@ -1,0 +1,84 @@
+"""Reading a test binary's should_panic expectations through gdb: the dump's format, and the
+stopped boot always stopped again, whatever gdb does (a fake gdb and a fake QEMU)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kraftld.runner import describe
+
+END = "kraftld-tests-end"
+
+
+@pytest.mark.parametrize(
+    ("dump", "expectations"),
+    [
+        (
+            'chatter\nkraftld-test {"name": "t::a", "variant": "YesWithMessage", "expected": "boom \\"x\\""}\n'
+            'kraftld-test {"name": "b", "variant": "Yes", "expected": null}\n' + END + "\n",
+            {"t::a": 'boom "x"', "b": None},
+        ),
+        (END + "\n", {}),  # no should_panic test
+        ('kraftld-test {"name": "b", "variant": "Yes", "expected": null}\n', None),  # cut short
+    ],
+)
+def test_read_dump(dump: str, expectations: dict[str, str | None] | None) -> None:
+    assert describe.read_dump(dump) == expectations
+
+
+def test_the_gdb_script_is_python_once_filled_in() -> None:
+    script = describe.GDB_SCRIPT % {"port": 1234, "line": "kraftld-test ", "end": END}
+    compile(script, "describe.py", "exec")
+    assert "localhost:1234" in script and "test::test_main_static_abort" in script
+
+
+def fake_gdb(tmp_path: Path, body: str) -> str:
+    gdb = tmp_path / "gdb"
+    gdb.write_text(f"#!{sys.executable}\nimport sys, time\n{body}\n")
+    gdb.chmod(0o755)
+    return str(gdb)
+
+
+def test_expectations_come_from_gdbs_dump_and_the_stopped_boot_is_stopped(tmp_path: Path) -> None:
+    launched: list[subprocess.Popen[bytes]] = []
+
+    def launch(port: int) -> subprocess.Popen[bytes]:
+        assert 0 < port < 65536
+        launched.append(subprocess.Popen(["sleep", "60"], start_new_session=True))
+        return launched[-1]
+
+    gdb = fake_gdb(
+        tmp_path,
+        'print(\'kraftld-test {"name": "a", "variant": "YesWithMessage", "expected": "boom"}\')\n'
+        f"print({END!r})",
+    )
+    assert describe.read_expectations("app.dbg", launch, gdb) == ({"a": "boom"}, 1)
+    assert launched[0].poll() is not None
+
+
+def test_a_gdb_that_fails_gives_the_reason_and_the_boot_is_stopped(tmp_path: Path) -> None:
+    launched: list[subprocess.Popen[bytes]] = []
+
+    def launch(port: int) -> subprocess.Popen[bytes]:
+        launched.append(subprocess.Popen(["sleep", "60"], start_new_session=True))
+        return launched[-1]
+
+    gdb = fake_gdb(tmp_path, "sys.stderr.write('No symbol \"tests\" in current context.\\n'); sys.exit(1)")
+    reason, boots = describe.read_expectations("app.dbg", launch, gdb)
+    assert boots == 1 and isinstance(reason, str)
+    assert "could not read the test table from app.dbg" in reason and 'No symbol "tests"' in reason
+    assert launched[0].poll() is not None
+
+
+def test_without_gdb_nothing_boots(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+
+    def launch(port: int) -> subprocess.Popen[bytes]:
+        raise AssertionError("booted without gdb")
+
+    reason, boots = describe.read_expectations("app.dbg", launch)
+    assert boots == 0 and isinstance(reason, str) and "gdb is not installed" in reason
