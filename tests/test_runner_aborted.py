@@ -37,10 +37,17 @@ class FakeHarness:
         self.boots: list[tuple[str, ...]] = []
         self.errors = ""
 
-    def boot(self, args: tuple[str, ...]) -> tuple[Outcome, str, str]:
+    def boot(
+        self, args: tuple[str, ...], out: aborted.Write | None = None, err: aborted.Write | None = None
+    ) -> tuple[Outcome, str, str]:
         self.boots.append(args)
-        outcome, out = self.run(args)
-        return outcome, out, self.errors
+        outcome, text = self.run(args)
+        # As a console delivers it: in pieces that cut lines (and lib-musl's notice) anywhere.
+        for live, whole in ((out, text), (err, self.errors)):
+            for at in range(0, len(whole), 7):
+                if live is not None:
+                    live(whole[at : at + 7])
+        return outcome, text, self.errors
 
     def run(self, args: Sequence[str]) -> tuple[Outcome, str]:
         """The boot's outcome and stdout; its stderr is left in self.errors."""
@@ -208,7 +215,9 @@ def test_a_binary_crashing_before_its_tests_is_not_finished_forever() -> None:
     fake = FakeHarness({"a": "should_panic", "b": "ok"})
     _, first = fake.run(())
 
-    def broken(args: tuple[str, ...]) -> tuple[Outcome, str, str]:
+    def broken(
+        args: tuple[str, ...], out: aborted.Write | None = None, err: aborted.Write | None = None
+    ) -> tuple[Outcome, str, str]:
         if "--list" in args:
             return fake.boot(args)
         return CRASHED, "early crash\n", ""
@@ -416,3 +425,53 @@ def test_judge_panic_as_libtests_calc_result(expected: str, message: str, result
 )
 def test_rust_debug_str(text: str, debug: str) -> None:
     assert libtest.rust_debug_str(text) == debug
+
+
+NOTICE = "[    0.413823] CRIT: [libmusl] <abort.c @    7> abort called\n"
+STREAMED = [
+    # A batch that aborted in its second test, lib-musl's notice after the started line.
+    "\nrunning 3 tests\ntest a ... ok\ntest b - should panic ... " + NOTICE,
+    # --nocapture: the test's own lines between its name and its result, blank lines among them.
+    "\nrunning 2 tests\ntest a ... printed\n\nmore\nok\ntest b ... ok\n\ntest result: ok. 2 passed; 0 failed; "
+    "0 ignored; 0 measured; 5 filtered out; finished in 0.01s\n\n",
+    # A finished batch with a failure: its failures section is not the run's progress.
+    "\nrunning 2 tests\ntest a ... FAILED\ntest b ... ok\n\nfailures:\n\n---- a stdout ----\nError: x\n\n"
+    "\nfailures:\n    a\n\ntest result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 3 filtered out; "
+    "finished in 0.00s\n\n",
+    "\nrunning 1 test\ntest a ... ",  # the boot ended in the middle of a test
+    "a crash before libtest's first line\n",
+]
+
+
+@pytest.mark.parametrize("text", STREAMED)
+@pytest.mark.parametrize("size", [1, 2, 5, 13, 1000])
+def test_a_boots_progress_is_streamed_as_it_would_be_shown_at_its_end(text: str, size: int) -> None:
+    stream = libtest.RegionStream()
+    shown = "".join(stream.feed(text[at : at + size]) for at in range(0, len(text), size)) + stream.finish()
+    assert shown == libtest.ending_newline(libtest.read_progress(libtest.without_abort_notice(text)).region)
+
+
+def test_a_started_test_and_finished_lines_are_shown_before_the_boot_ends() -> None:
+    stream = libtest.RegionStream()
+    assert stream.feed("\nrunning 2 tests\ntest a ... o") == "test a ... "  # its name as it starts
+    assert stream.feed("k\ntest b ... ok\n") == "ok\ntest b ... ok\n"
+    assert stream.feed("\n") == ""  # a blank line may be the one before the summary
+    assert stream.feed("test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; ") == ""
+    assert stream.finish() == ""
+
+
+def test_later_boots_are_shown_while_they_run() -> None:
+    fake = FakeHarness({"a": "should_panic", "b": "ok", "c": "ok"})
+    _, first = fake.run(())
+    shown: list[str] = []
+    seen_during: list[str] = []
+
+    def boot(
+        args: tuple[str, ...], out: aborted.Write | None = None, err: aborted.Write | None = None
+    ) -> tuple[Outcome, str, str]:
+        result = fake.boot(args, out, err)
+        seen_during.append("".join(shown))  # before finish_run has the boot's result
+        return result
+
+    aborted.finish_run((), first, boot, lambda _: True, shown.append, lambda: 0.0)
+    assert "test b ... ok\ntest c ... ok\n" in seen_during[-1]

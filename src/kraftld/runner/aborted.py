@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ..errors import RunError
 from . import libtest
@@ -32,11 +33,20 @@ from .describe import Expectations
 from .libtest import HarnessArgs, Progress, Report
 from .qemu import CRASH_STATUS, Ending, Outcome
 
-# A boot of the same image with other program arguments: its outcome, its stdout, its stderr.
-Boot = Callable[[tuple[str, ...]], tuple[Outcome, str, str]]
+Write = Callable[[str], None]
+
+
+class Boot(Protocol):
+    """A boot of the same image with other program arguments: its outcome, its stdout, its
+    stderr; `out` and `err`, when given, receive the same text as it arrives."""
+
+    def __call__(
+        self, args: tuple[str, ...], out: Write | None = None, err: Write | None = None
+    ) -> tuple[Outcome, str, str]: ...
+
+
 # Whether these program arguments fit the image's kernel command line.
 Fits = Callable[[tuple[str, ...]], bool]
-Write = Callable[[str], None]
 # Each should_panic test's expected text (None: any panic will do), or why it cannot be known;
 # and how many boots reading it took.
 ReadExpectations = Callable[[], "tuple[Expectations | str, int]"]
@@ -97,14 +107,13 @@ def finish_run(
     total: int | None = None
     while remaining:
         batch = _batch(harness, remaining, fits)
-        outcome, text, errors = _boot(run, boot, libtest.exact_args(harness, batch))
+        stream = libtest.RegionStream()
+        outcome, text, _ = _boot(run, boot, libtest.exact_args(harness, batch), _through(stream, write), write_err)
         text = libtest.without_abort_notice(text)
-        if errors:
-            write_err(errors)
         progress = libtest.read_progress(text)
         if progress.started is None:
             return _gave_up(run, write, "the test binary stopped before running its tests", outcome)
-        write(_ending_newline(progress.region))
+        write(stream.finish())
         run.results += progress.results
         run.failures += progress.failures
         finished_here = {r.name for r in progress.results}
@@ -146,9 +155,22 @@ def finish_run(
     return Outcome(Ending.EXITED, TEST_FAILED_STATUS if failed else 0, message)
 
 
-def _boot(run: _Run, boot: Boot, args: tuple[str, ...]) -> tuple[Outcome, str, str]:
+def _through(stream: libtest.RegionStream, write: Write) -> Write:
+    """What a boot prints, shown as `stream` lets it out."""
+
+    def show(chunk: str) -> None:
+        text = stream.feed(chunk)
+        if text:
+            write(text)
+
+    return show
+
+
+def _boot(
+    run: _Run, boot: Boot, args: tuple[str, ...], out: Write | None = None, err: Write | None = None
+) -> tuple[Outcome, str, str]:
     run.boots += 1
-    return boot(args)
+    return boot(args, out, err)
 
 
 @dataclass
@@ -249,13 +271,6 @@ def _total(run: _Run, boot: Boot, harness: HarnessArgs, selected: int) -> int:
         return selected
     outcome, text, _ = _boot(run, boot, ("--list",))
     return len(libtest.read_list(text)) if outcome.ending is Ending.EXITED else selected
-
-
-def _ending_newline(region: str) -> str:
-    """A boot's progress lines as they go on the output; an unfinished last line stays open."""
-    if not region or region.endswith(" ... ") or region.endswith("\n"):
-        return region
-    return region + "\n"
 
 
 def _gave_up(run: _Run, write: Write, why: str, outcome: Outcome) -> Outcome:

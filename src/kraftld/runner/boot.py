@@ -9,6 +9,7 @@ reads its console; the settings, the guest's devices and QEMU's command come in 
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import glob
 import mmap
@@ -147,10 +148,17 @@ def run_image(
             return outcome
         log.info("the test binary aborted before its summary: finishing the run in more boots")
 
-        def boot_again(args: tuple[str, ...]) -> tuple[Outcome, str, str]:
+        def boot_again(
+            args: tuple[str, ...], out: aborted.Write | None = None, err: aborted.Write | None = None
+        ) -> tuple[Outcome, str, str]:
             captured, errors = bytearray(), bytearray()
             again, _ = _boot(
-                image, settings, args, replace(options, accel=accel), Sinks(captured.extend, errors.extend), starter
+                image,
+                settings,
+                args,
+                replace(options, accel=accel),
+                Sinks(_captured_and_shown(captured, out), _captured_and_shown(errors, err)),
+                starter,
             )
             return again, captured.decode(errors="replace"), errors.decode(errors="replace")
 
@@ -183,6 +191,22 @@ def run_image(
             write_err,
             expectations,
         )
+
+
+def _captured_and_shown(into: bytearray, live: Callable[[str], None] | None) -> Sink:
+    """A sink keeping a boot's bytes, and passing them on as text as they come (a character
+    split across two chunks waits for its second half)."""
+    if live is None:
+        return into.extend
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def sink(data: bytes) -> None:
+        into.extend(data)
+        text = decoder.decode(data)
+        if text:
+            live(text)
+
+    return sink
 
 
 def _first_boot(

@@ -184,6 +184,52 @@ def without_abort_notice(text: str) -> str:
     return ABORT_NOTICE.sub("", text)
 
 
+_STARTED_PREFIX = re.compile(r"^test .+? \.\.\. ")
+
+
+def ending_newline(region: str) -> str:
+    """A run's progress lines as they go on the output; an unfinished last line stays open."""
+    if not region or region.endswith(" ... ") or region.endswith("\n"):
+        return region
+    return region + "\n"
+
+
+class RegionStream:
+    """A boot's progress lines shown as they arrive: in pieces, exactly what
+    `ending_newline(read_progress(without_abort_notice(stdout)).region)` gives at the end.
+
+    Only what cannot change any more is let out: complete lines (lib-musl's abort notice taken
+    out), and of an unfinished line its `test NAME ... ` (libtest prints it when the test starts);
+    trailing blank lines wait, as the one before `failures:` or the summary is not the run's."""
+
+    def __init__(self) -> None:
+        self._text = ""
+        self._shown = ""
+
+    def feed(self, chunk: str) -> str:
+        self._text += chunk
+        cut = self._text.rfind("\n") + 1
+        started = _STARTED_PREFIX.match(self._text[cut:])
+        progress = read_progress(without_abort_notice(self._text[:cut] + (started[0] if started else "")))
+        if progress.finished:
+            return self._show(ending_newline(progress.region))
+        region = progress.region
+        if not region.strip("\n"):
+            return ""
+        return self._show(region.rstrip("\n") + ("\n" if region.endswith("\n") else ""))
+
+    def finish(self) -> str:
+        """The rest, once the boot has ended."""
+        return self._show(ending_newline(read_progress(without_abort_notice(self._text)).region))
+
+    def _show(self, certain: str) -> str:
+        if not certain.startswith(self._shown):
+            return ""  # cannot happen by the rules above; never show a line twice
+        new = certain[len(self._shown) :]
+        self._shown = certain
+        return new
+
+
 def read_list(text: str) -> tuple[str, ...]:
     """The test names `--list` printed, in its order."""
     names = []
