@@ -31,17 +31,37 @@ class FakeHarness:
     """A libtest binary in miniature: filters, --skip, --exact, --list, --ignored and one test
     thread's pretty output, aborting at the first panic. Records every boot's arguments."""
 
-    def __init__(self, suite: dict[str, str], last_words: str = "") -> None:
+    def __init__(self, suite: dict[str, str], last_words: str = "", expected: dict[str, str] | None = None) -> None:
         self.suite = suite
         self.last_words = last_words  # what the crash prints after the program's output
+        self.expected = expected or {}  # should_panic tests' expected texts
         self.boots: list[tuple[str, ...]] = []
+        self.environments: list[aborted.Environment] = []
         self.errors = ""
 
+    def secondary(self, name: str) -> tuple[Outcome, str]:
+        """libtest's secondary mode (a -Zpanic-abort-tests binary): one test, judged in its hook."""
+        kind = self.suite[name]
+        message = f"boom in {name}"
+        self.errors = ""
+        if kind == "ok" or (kind == "should_panic" and self.expected.get(name, "") in message):
+            return Outcome(Ending.EXITED, aborted.TR_OK, None), ""
+        if kind == "should_panic":
+            self.errors = f'panic did not contain expected string\n      panic message: "{message}"\n'
+        self.errors += f"\nthread 'main' (0) panicked at src/lib.rs:1:1:\n{message}\n"
+        return CRASHED, ""
+
     def boot(
-        self, args: tuple[str, ...], out: aborted.Write | None = None, err: aborted.Write | None = None
+        self,
+        args: tuple[str, ...],
+        out: aborted.Write | None = None,
+        err: aborted.Write | None = None,
+        env: aborted.Environment = (),
     ) -> tuple[Outcome, str, str]:
         self.boots.append(args)
-        outcome, text = self.run(args)
+        self.environments.append(env)
+        invoked = dict(env).get(aborted.INVOKE_VARIABLE)
+        outcome, text = self.run(args) if invoked is None else self.secondary(invoked)
         # As a console delivers it: in pieces that cut lines (and lib-musl's notice) anywhere.
         for live, whole in ((out, text), (err, self.errors)):
             for at in range(0, len(whole), 7):
@@ -216,7 +236,10 @@ def test_a_binary_crashing_before_its_tests_is_not_finished_forever() -> None:
     _, first = fake.run(())
 
     def broken(
-        args: tuple[str, ...], out: aborted.Write | None = None, err: aborted.Write | None = None
+        args: tuple[str, ...],
+        out: aborted.Write | None = None,
+        err: aborted.Write | None = None,
+        env: aborted.Environment = (),
     ) -> tuple[Outcome, str, str]:
         if "--list" in args:
             return fake.boot(args)
@@ -467,11 +490,61 @@ def test_later_boots_are_shown_while_they_run() -> None:
     seen_during: list[str] = []
 
     def boot(
-        args: tuple[str, ...], out: aborted.Write | None = None, err: aborted.Write | None = None
+        args: tuple[str, ...],
+        out: aborted.Write | None = None,
+        err: aborted.Write | None = None,
+        env: aborted.Environment = (),
     ) -> tuple[Outcome, str, str]:
-        result = fake.boot(args, out, err)
+        result = fake.boot(args, out, err, env)
         seen_during.append("".join(shown))  # before finish_run has the boot's result
         return result
 
     aborted.finish_run((), first, boot, lambda _: True, shown.append, lambda: 0.0)
     assert "test b ... ok\ntest c ... ok\n" in seen_during[-1]
+
+
+def test_a_panic_abort_tests_binary_judges_its_should_panic_tests_itself() -> None:
+    """Built with -Zpanic-abort-tests, the binary has libtest's secondary mode: one boot with
+    __RUST_TEST_INVOKE=NAME per aborting should_panic test, and no reading of expectations."""
+    suite = {"a_matches": "should_panic", "b_differs": "should_panic", "c_ok": "ok"}
+    fake = FakeHarness(suite, expected={"a_matches": "boom", "b_differs": "bang"})
+    _, first = fake.run(())
+    shown = [first]
+
+    def never() -> tuple[dict[str, str | None] | str, int]:
+        raise AssertionError("expectations read for a binary that judges itself")
+
+    outcome = aborted.finish_run(
+        (), first, fake.boot, lambda _: True, shown.append, lambda: 0.0, expectations=never, invoke=True
+    )
+    text = "".join(shown)
+    assert "test a_matches - should panic ... ok\n" in text
+    assert "test b_differs - should panic ... FAILED\n" in text
+    assert (
+        "---- b_differs stdout ----\n---- b_differs stderr ----\npanic did not contain expected string\n"
+        '      panic message: "boom in b_differs"\n'
+    ) in text
+    assert "test result: FAILED. 2 passed; 1 failed;" in text and outcome.status == 101
+    invoked = [dict(env)[aborted.INVOKE_VARIABLE] for env in fake.environments if env]
+    assert invoked == ["a_matches", "b_differs"]
+    assert outcome.message is not None and "2 should_panic test(s) judged by libtest in the guest" in outcome.message
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "in_process_args", "in_process_env"),
+    [
+        ((), (), aborted.IN_PROCESS_ARGS, (aborted.IN_PROCESS_ENV,)),
+        # Options go first: after a `--` every word is a filter.
+        (("--", "--exact"), (("A", "1"),), (*aborted.IN_PROCESS_ARGS, "--", "--exact"),
+         (("A", "1"), aborted.IN_PROCESS_ENV)),
+        ((), (("RUSTC_BOOTSTRAP", "yes"),), aborted.IN_PROCESS_ARGS, (("RUSTC_BOOTSTRAP", "yes"),)),
+        (("--list",), (), ("--list",), ()),  # listing spawns nothing
+    ],
+)
+def test_in_process(
+    args: tuple[str, ...],
+    env: aborted.Environment,
+    in_process_args: tuple[str, ...],
+    in_process_env: aborted.Environment,
+) -> None:
+    assert aborted.in_process(args, env) == (in_process_args, in_process_env)

@@ -10,7 +10,8 @@ What happens then:
    aborted: `FAILED` unless it was a should_panic test. A should_panic test is judged as
    libtest's calc_result would: `ok` for any panic, or — with `expected = "TEXT"` (read from
    the binary once per run, describe.py) — only when its panic message, from one more boot of
-   it alone with `--nocapture`, contains TEXT; else `FAILED` with libtest's note;
+   it alone with `--nocapture`, contains TEXT; else `FAILED` with libtest's note. A binary built
+   with -Zpanic-abort-tests judges it itself: one boot in libtest's secondary mode;
 2. one boot with the user's filters and `--list` names the tests the run was to run;
 3. the rest run by name (`--exact`, `--test-threads=1`), as many per boot as the kernel command
    line holds, again and again until none is left, each abort decided as in 1;
@@ -34,15 +35,43 @@ from .libtest import HarnessArgs, Progress, Report
 from .qemu import CRASH_STATUS, Ending, Outcome
 
 Write = Callable[[str], None]
+Environment = tuple[tuple[str, str], ...]  # variables (name, value) for the guest
 
 
 class Boot(Protocol):
-    """A boot of the same image with other program arguments: its outcome, its stdout, its
-    stderr; `out` and `err`, when given, receive the same text as it arrives."""
+    """A boot of the same image with other program arguments (and these variables more in its
+    environment): its outcome, its stdout, its stderr; `out` and `err`, when given, receive the
+    same text as it arrives."""
 
     def __call__(
-        self, args: tuple[str, ...], out: Write | None = None, err: Write | None = None
+        self,
+        args: tuple[str, ...],
+        out: Write | None = None,
+        err: Write | None = None,
+        env: Environment = (),
     ) -> tuple[Outcome, str, str]: ...
+
+
+# libtest's secondary mode (lib.rs, test_main_static_abort): with this variable set to a test's
+# name the binary runs that test alone, judges it in its panic hook and exits with TR_OK
+# (test_result.rs), or aborts with libtest's note on stderr.
+INVOKE_VARIABLE = "__RUST_TEST_INVOKE"
+TR_OK = 50
+# A binary built with -Zpanic-abort-tests runs each test in a child process, which the guest
+# cannot spawn ("Failed to spawn ... as child for test"): libtest's unstable
+# --force-run-in-process runs them in-process instead, and libtest takes unstable options only
+# with RUSTC_BOOTSTRAP set in its own environment (cli.rs, is_nightly).
+IN_PROCESS_ARGS = ("-Zunstable-options", "--force-run-in-process")
+IN_PROCESS_ENV = ("RUSTC_BOOTSTRAP", "1")
+
+
+def in_process(args: Sequence[str], env: Sequence[tuple[str, str]]) -> tuple[tuple[str, ...], Environment]:
+    """The arguments and environment that make a -Zpanic-abort-tests binary run its tests in
+    one process, as a plain test binary does, when it is to run tests at all."""
+    if not libtest.split_args(args).runs_tests:
+        return tuple(args), tuple(env)
+    bootstrap = () if any(name == IN_PROCESS_ENV[0] for name, _ in env) else (IN_PROCESS_ENV,)
+    return (*IN_PROCESS_ARGS, *args), (*env, *bootstrap)
 
 
 # Whether these program arguments fit the image's kernel command line.
@@ -85,16 +114,18 @@ def finish_run(
     elapsed: Callable[[], float],
     write_err: Write = lambda _: None,
     expectations: ReadExpectations = lambda: ("the runner cannot read the test binary's expectations", 0),
+    invoke: bool = False,
 ) -> Outcome:
     """Finish the run whose first boot printed `first_output` and aborted; `write` shows output,
     `write_err` what the further boots wrote to stderr.
 
     `elapsed()` gives the seconds since the first boot started, for libtest's `finished in`;
-    `expectations()` reads the should_panic tests' expected texts, called once if need be."""
+    `expectations()` reads the should_panic tests' expected texts, called once if need be;
+    `invoke`: the binary has libtest's secondary mode, which judges a should_panic test itself."""
     harness = libtest.split_args(args)
     first = libtest.read_progress(first_output)
     run = _Run(list(first.results), [], [])
-    judge = _Judge(run, boot, harness, expectations)
+    judge = _Judge(run, boot, harness, expectations, invoke)
     done = {r.name for r in first.results}
     if first.running is not None:
         _record_abort(run, first, first_output, write, harness, judge)
@@ -145,7 +176,9 @@ def finish_run(
         f"{run.aborts} test(s) ended the test binary (panic=abort); the run was finished in "
         f"{run.boots} more boot(s)"
     )
-    if run.checked:
+    if run.checked and invoke:
+        message += f"; {run.checked} should_panic test(s) judged by libtest in the guest ({INVOKE_VARIABLE})"
+    elif run.checked:
         message += f"; {run.checked} should_panic message(s) compared with their expected text"
     if run.unchecked:
         message += (
@@ -167,10 +200,15 @@ def _through(stream: libtest.RegionStream, write: Write) -> Write:
 
 
 def _boot(
-    run: _Run, boot: Boot, args: tuple[str, ...], out: Write | None = None, err: Write | None = None
+    run: _Run,
+    boot: Boot,
+    args: tuple[str, ...],
+    out: Write | None = None,
+    err: Write | None = None,
+    env: Environment = (),
 ) -> tuple[Outcome, str, str]:
     run.boots += 1
-    return boot(args, out, err)
+    return boot(args, out, err, env)
 
 
 @dataclass
@@ -181,9 +219,12 @@ class _Judge:
     boot: Boot
     harness: HarnessArgs
     read: ReadExpectations
+    invoke: bool
 
     def should_panic(self, name: str) -> tuple[str, str | None]:
         """`ok` or `FAILED`, and for a failure its output block (None: boot it for one)."""
+        if self.invoke:
+            return self._by_the_guest(name)
         if self.run.expectations is None:
             self.run.expectations, boots = self.read()
             self.run.boots += boots
@@ -211,6 +252,20 @@ class _Judge:
         output = _output_of(libtest.read_progress(libtest.without_abort_notice(text)), name)
         output += ("" if not output or output.endswith("\n") else "\n") + f"---- {name} stderr ----\n"
         return "FAILED", output + verdict.note + "\n" + errors
+
+
+    def _by_the_guest(self, name: str) -> tuple[str, str | None]:
+        """One boot in libtest's secondary mode: the guest's libtest judges the test, as its
+        primary process would read the child's status (get_result_from_exit_code)."""
+        outcome, text, errors = _boot(self.run, self.boot, (), env=((INVOKE_VARIABLE, name),))
+        self.run.checked += 1
+        if outcome.ending is Ending.EXITED and outcome.status == TR_OK:
+            return "ok", None
+        output = libtest.without_abort_notice(text)
+        output += ("" if not output or output.endswith("\n") else "\n") + f"---- {name} stderr ----\n{errors}"
+        if outcome.ending is not Ending.CRASHED:
+            output += f"note: got unexpected return code {outcome.status}\n"
+        return "FAILED", output
 
 
 def _record_abort(

@@ -31,7 +31,7 @@ from ..process import stop_process_group
 from . import aborted, describe, kvm, libtest, rootfs
 from .console import ConsoleFilter
 from .devices import guest_setup
-from .image import read_image
+from .image import ImageFacts, has_abort_harness, read_image
 from .kvm import BootFacts, Verdict
 from .process import Launch, Starter, start
 from .qemu import (
@@ -99,7 +99,12 @@ def run_image(
     if not os.path.isfile(image_file):
         raise RunError(f"image not found: {settings.image}", "link it with kraftld first")
     initrd = rootfs.initrd_source(settings.initrd, settings.cwd)
-    setup = guest_setup(settings, read_image(image_file), initrd)
+    facts = read_image(image_file)
+    invoke = _abort_harness(image_file, settings, facts, notice)
+    if invoke:
+        args, env = aborted.in_process(settings.args, settings.env)
+        settings = replace(settings, args=args, env=env)
+    setup = guest_setup(settings, facts, initrd)
     for port in [settings.gdb_port] if settings.gdb_port is not None else []:
         _check_port_free("127.0.0.1", port, "tcp", "--gdb")
     for publish in settings.publish:
@@ -149,14 +154,18 @@ def run_image(
         log.info("the test binary aborted before its summary: finishing the run in more boots")
 
         def boot_again(
-            args: tuple[str, ...], out: aborted.Write | None = None, err: aborted.Write | None = None
+            args: tuple[str, ...],
+            out: aborted.Write | None = None,
+            err: aborted.Write | None = None,
+            env: aborted.Environment = (),
         ) -> tuple[Outcome, str, str]:
             captured, errors = bytearray(), bytearray()
+            params = (*options.params, *(f"env.vars={name}={value}" for name, value in env))
             again, _ = _boot(
                 image,
                 settings,
                 args,
-                replace(options, accel=accel),
+                replace(options, accel=accel, params=params),
                 Sinks(_captured_and_shown(captured, out), _captured_and_shown(errors, err)),
                 starter,
             )
@@ -190,6 +199,7 @@ def run_image(
             lambda: time.monotonic() - started,
             write_err,
             expectations,
+            invoke,
         )
 
 
@@ -229,6 +239,27 @@ def _first_boot(
         kvm.remember_verdict(choice.verdict_file, Verdict(False, failure))
         log.info("accelerator: TCG from now on (remembered in %s)", choice.verdict_file)
     return outcome, Accel.TCG
+
+
+def _abort_harness(image_file: str, settings: RunSettings, facts: ImageFacts | None, notice: Notice) -> bool:
+    """Whether the image is a test binary built with -Zpanic-abort-tests whose tests are to run
+    in one process (aborted.in_process) and be judged by libtest's secondary mode: it needs two
+    variables in the guest's environment beyond the user's."""
+    if not libtest.split_args(settings.args).runs_tests or not is_libtest_harness(image_file):
+        return False
+    if not has_abort_harness(symbols_file(image_file)):
+        return False
+    room = facts.params.get("env.vars", 0) if facts is not None else 0
+    if room < len(settings.env) + 2:
+        notice(
+            "kraftld-run: this test binary was built with -Zpanic-abort-tests, so it runs each test in a child "
+            "process, which the guest cannot start; running its tests in one process takes two variables in "
+            f"the guest's environment, and its env.vars holds {room} ({len(settings.env)} given): add "
+            "CONFIG_LIBPOSIX_ENVIRON_LIBPARAM: y to the Kraftfile (or raise "
+            "CONFIG_LIBPOSIX_ENVIRON_LIBPARAM_MAXCOUNT), or build the tests without -Zpanic-abort-tests"
+        )
+        return False
+    return True
 
 
 def is_libtest_harness(image: str) -> bool:
