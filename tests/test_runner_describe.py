@@ -1,5 +1,6 @@
 """Reading a test binary's should_panic expectations through gdb: the dump's format, and the
-stopped boot always stopped again, whatever gdb does (a fake gdb and a fake QEMU)."""
+stopped boot always stopped again, whatever gdb does (a fake gdb and a fake QEMU); and telling a
+-Zpanic-abort-tests binary by its symbols."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kraftld.runner import describe
+from kraftld.runner.image import has_abort_harness
 
 END = "kraftld-tests-end"
 
@@ -82,3 +84,20 @@ def test_without_gdb_nothing_boots(monkeypatch: pytest.MonkeyPatch) -> None:
 
     reason, boots = describe.read_expectations("app.dbg", launch)
     assert boots == 0 and isinstance(reason, str) and "gdb is not installed" in reason
+
+
+@pytest.mark.parametrize(
+    ("function", "abort_harness"),
+    [
+        ("_RNvCsblUwaE7plte_4test22test_main_static_abort", True),  # v0 mangling
+        ("_ZN4test22test_main_static_abort17h0123456789abcdefE", True),  # legacy mangling
+        ("_RNvCsblUwaE7plte_4test16test_main_static", False),  # a plain cargo test binary
+        ("_RNCNvCsblUwaE7plte_4test22test_main_static_abort0B3_", False),  # a closure of it only
+    ],
+)
+def test_the_abort_harness_is_told_by_its_symbol(tmp_path: Path, function: str, abort_harness: bool) -> None:
+    source = tmp_path / "entry.c"
+    source.write_text(f"void {function}(void) {{}}\n")
+    subprocess.run(["gcc", "-c", str(source), "-o", str(tmp_path / "entry.o")], check=True)
+    assert has_abort_harness(str(tmp_path / "entry.o")) is abort_harness
+    assert has_abort_harness(str(source)) is False  # not an ELF file
