@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kraftld.runner import aborted, libtest
 from kraftld.runner.libtest import Report
@@ -463,6 +465,18 @@ STREAMED = [
     "finished in 0.00s\n\n",
     "\nrunning 1 test\ntest a ... ",  # the boot ended in the middle of a test
     "a crash before libtest's first line\n",
+    # Blank lines: at the start of the run, at its end, before the summary; a last line unended.
+    "\nrunning 1 test\n\n\ntest a ... ok\n\n\n\ntest result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; "
+    "0 filtered out; finished in 0.01s\n",
+    "\nrunning 1 test\n\n",
+    "\nrunning 1 test\n\n\n\nfailures:\n",
+    "\nrunning 1 test\ntest a ... ok\n\nfailures:\n",
+    "\nrunning 1 test\ntest a ... printed, no newline",
+    "\nrunning 1 test\n\ntest a ... ",
+    # The notice ends a line; what follows it goes on that line, as in the whole text.
+    "\nrunning 2 tests\ntest a ... " + NOTICE + "ok\ntest b ... " + NOTICE.rstrip("\n"),
+    "\nrunning 1 test\ntest a ... " + NOTICE + "\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; "
+    "0 measured; 0 filtered out; finished in 0.01s\n",
 ]
 
 
@@ -548,3 +562,37 @@ def test_in_process(
     in_process_env: aborted.Environment,
 ) -> None:
     assert aborted.in_process(args, env) == (in_process_args, in_process_env)
+
+
+# Pieces a boot's console carries: libtest's lines, a test's own output, blank lines, lib-musl's
+# notice (which ends a line), a summary, a failures heading, and text without a newline.
+_PIECES = st.sampled_from(
+    [
+        "\nrunning 2 tests\n",
+        "test a ... ",
+        "test b - should panic ... ",
+        "ok\n",
+        "FAILED\n",
+        "\n",
+        "printed by the test",
+        "failures:\n",
+        NOTICE,
+        NOTICE.rstrip("\n"),
+        "test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s\n",
+        "x",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(_PIECES, max_size=14), cuts=st.lists(st.integers(1, 40), min_size=1, max_size=8))
+def test_any_console_output_streams_as_its_end_would_show_it(pieces: list[str], cuts: list[int]) -> None:
+    text = "".join(pieces)
+    stream = libtest.RegionStream()
+    shown, at, turn = [], 0, 0
+    while at < len(text):
+        size = cuts[turn % len(cuts)]
+        shown.append(stream.feed(text[at : at + size]))
+        at, turn = at + size, turn + 1
+    shown.append(stream.finish())
+    assert "".join(shown) == libtest.ending_newline(libtest.read_progress(libtest.without_abort_notice(text)).region)

@@ -196,38 +196,82 @@ def ending_newline(region: str) -> str:
 
 class RegionStream:
     """A boot's progress lines shown as they arrive: in pieces, exactly what
-    `ending_newline(read_progress(without_abort_notice(stdout)).region)` gives at the end.
+    `ending_newline(read_progress(without_abort_notice(stdout)).region)` gives at the end, each
+    line looked at once (a test printing megabytes under --nocapture stays linear).
 
     Only what cannot change any more is let out: complete lines (lib-musl's abort notice taken
-    out), and of an unfinished line its `test NAME ... ` (libtest prints it when the test starts);
-    trailing blank lines wait, as the one before `failures:` or the summary is not the run's."""
+    out: it ends a line, and what follows it continues that line), and of an unfinished line its
+    `test NAME ... ` (libtest prints it when the test starts). Blank lines wait for the next
+    line: the one before `failures:` or the summary is not the run's."""
 
     def __init__(self) -> None:
-        self._text = ""
-        self._shown = ""
+        self._raw = ""  # received after the last newline
+        self._carry = ""  # a line's start whose newline went with the abort notice
+        self._phase = "before"  # before the `running N tests` line, in the run, or done
+        self._blanks = 0  # blank lines held
+        self._partial = ""  # the start of the unfinished line already shown
+        self._any = False  # a line of the run was shown
+        self._owed = False  # the last line shown ends in ` ... `: its newline waits, as a blank does
 
     def feed(self, chunk: str) -> str:
-        self._text += chunk
-        cut = self._text.rfind("\n") + 1
-        started = _STARTED_PREFIX.match(self._text[cut:])
-        progress = read_progress(without_abort_notice(self._text[:cut] + (started[0] if started else "")))
-        if progress.finished:
-            return self._show(ending_newline(progress.region))
-        region = progress.region
-        if not region.strip("\n"):
+        if self._phase == "done":
             return ""
-        return self._show(region.rstrip("\n") + ("\n" if region.endswith("\n") else ""))
+        self._raw += chunk
+        out: list[str] = []
+        while self._phase != "done" and "\n" in self._raw:
+            raw, self._raw = self._raw.split("\n", 1)
+            clean = without_abort_notice(raw + "\n")
+            if not clean.endswith("\n"):
+                self._carry += clean
+                continue
+            line, self._carry = self._carry + clean[:-1], ""
+            out.append(self._line(line))
+        if self._phase == "in":
+            started = _STARTED_PREFIX.match(self._carry + self._raw)
+            if started and len(started[0]) > len(self._partial):
+                out.append(self._flush_blanks() + started[0][len(self._partial) :])
+                self._partial = started[0]
+        return "".join(out)
 
     def finish(self) -> str:
         """The rest, once the boot has ended."""
-        return self._show(ending_newline(read_progress(without_abort_notice(self._text)).region))
+        if self._phase != "in":
+            return ""
+        self._phase = "done"
+        last = self._carry + without_abort_notice(self._raw)
+        if SUMMARY.match(last):
+            self._phase = "in"
+            return self._line(last)
+        ending = "\n" if last and not last.endswith(" ... ") else ""
+        return self._flush_blanks() + last[len(self._partial) :] + ending if last else self._flush_blanks()
 
-    def _show(self, certain: str) -> str:
-        if not certain.startswith(self._shown):
-            return ""  # cannot happen by the rules above; never show a line twice
-        new = certain[len(self._shown) :]
-        self._shown = certain
-        return new
+    def _line(self, line: str) -> str:
+        if self._phase == "before":
+            if RUN_HEADER.match(line):
+                self._phase = "in"
+            return ""
+        if SUMMARY.match(line) or (line == "failures:" and self._blanks):
+            # The blank line before the end is not the run's; the ones before it are, and the
+            # run's last line gets its newline (ending_newline) unless it ends in ` ... `.
+            self._phase = "done"
+            if self._owed:
+                return "\n" * max(self._blanks - 1, 0)
+            return "\n" * max(self._blanks - 2, 0)
+        if not line:
+            self._blanks += 1
+            return ""
+        text = self._flush_blanks() + line[len(self._partial) :]
+        self._partial = ""
+        self._owed = line.endswith(" ... ")
+        return text if self._owed else text + "\n"
+
+    def _flush_blanks(self) -> str:
+        """The held blank lines (and a newline owed), now that a line follows them."""
+        blanks = "\n" * (self._blanks + self._owed)
+        self._blanks = 0
+        self._owed = False
+        self._any = True
+        return blanks
 
 
 def read_list(text: str) -> tuple[str, ...]:
