@@ -12,6 +12,7 @@ import pytest
 
 from kraftld.runner import describe
 from kraftld.runner.image import has_abort_harness
+from kraftld.runner.qemu import BootOptions, device_args
 
 END = "kraftld-tests-end"
 
@@ -33,9 +34,9 @@ def test_read_dump(dump: str, expectations: dict[str, str | None] | None) -> Non
 
 
 def test_the_gdb_script_is_python_once_filled_in() -> None:
-    script = describe.GDB_SCRIPT % {"port": 1234, "line": "kraftld-test ", "end": END}
+    script = describe.GDB_SCRIPT % {"socket": "/tmp/x/gdb.socket", "line": "kraftld-test ", "end": END}
     compile(script, "describe.py", "exec")
-    assert "localhost:1234" in script and "test::test_main_static_abort" in script
+    assert "target remote /tmp/x/gdb.socket" in script and "test::test_main_static_abort" in script
 
 
 def fake_gdb(tmp_path: Path, body: str) -> str:
@@ -48,8 +49,8 @@ def fake_gdb(tmp_path: Path, body: str) -> str:
 def test_expectations_come_from_gdbs_dump_and_the_stopped_boot_is_stopped(tmp_path: Path) -> None:
     launched: list[subprocess.Popen[bytes]] = []
 
-    def launch(port: int) -> subprocess.Popen[bytes]:
-        assert 0 < port < 65536
+    def launch(stub: str) -> subprocess.Popen[bytes]:
+        assert stub.endswith("gdb.socket")
         launched.append(subprocess.Popen(["sleep", "60"], start_new_session=True))
         return launched[-1]
 
@@ -65,7 +66,7 @@ def test_expectations_come_from_gdbs_dump_and_the_stopped_boot_is_stopped(tmp_pa
 def test_a_gdb_that_fails_gives_the_reason_and_the_boot_is_stopped(tmp_path: Path) -> None:
     launched: list[subprocess.Popen[bytes]] = []
 
-    def launch(port: int) -> subprocess.Popen[bytes]:
+    def launch(stub: str) -> subprocess.Popen[bytes]:
         launched.append(subprocess.Popen(["sleep", "60"], start_new_session=True))
         return launched[-1]
 
@@ -79,7 +80,7 @@ def test_a_gdb_that_fails_gives_the_reason_and_the_boot_is_stopped(tmp_path: Pat
 def test_without_gdb_nothing_boots(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
 
-    def launch(port: int) -> subprocess.Popen[bytes]:
+    def launch(stub: str) -> subprocess.Popen[bytes]:
         raise AssertionError("booted without gdb")
 
     reason, boots = describe.read_expectations("app.dbg", launch)
@@ -101,3 +102,15 @@ def test_the_abort_harness_is_told_by_its_symbol(tmp_path: Path, function: str, 
     subprocess.run(["gcc", "-c", str(source), "-o", str(tmp_path / "entry.o")], check=True)
     assert has_abort_harness(str(tmp_path / "entry.o")) is abort_harness
     assert has_abort_harness(str(source)) is False  # not an ELF file
+
+
+@pytest.mark.parametrize(
+    ("options", "gdb_args"),
+    [
+        (BootOptions(gdb_socket="/tmp/k/gdb.socket"), ["-gdb", "unix:/tmp/k/gdb.socket,server=on,wait=off", "-S"]),
+        (BootOptions(gdb_socket="/tmp/a,b/s"), ["-gdb", "unix:/tmp/a,,b/s,server=on,wait=off", "-S"]),  # QEMU's ,,
+        (BootOptions(gdb_port=1234), ["-gdb", "tcp:127.0.0.1:1234", "-S"]),  # the user's --gdb
+    ],
+)
+def test_the_stopped_boots_gdb_stub(options: BootOptions, gdb_args: list[str]) -> None:
+    assert device_args(options)[-3:] == gdb_args

@@ -181,9 +181,9 @@ def run_image(
         def fits(args: tuple[str, ...]) -> bool:
             return fits_command_line(image, args, options.params)
 
-        def launch_stopped(port: int) -> subprocess.Popen[bytes]:
+        def launch_stopped(stub: str) -> subprocess.Popen[bytes]:
             # A boot for gdb only (describe.py): stopped at its first instruction, its console unread.
-            stopped = replace(options, accel=accel, gdb_port=port)
+            stopped = replace(options, accel=accel, gdb_port=None, gdb_socket=stub)
             seed = [int.from_bytes(os.urandom(8), "little") for _ in range(4)]
             return starter(Launch(qemu_command(image, ("--list",), stopped, seed), settings.cwd))
 

@@ -11,7 +11,8 @@ judges it in its panic hook) would do it in the guest, but only a binary compile
 calls `test_main_static_abort` then, and otherwise — a target whose own strategy is abort, with
 plain `cargo test` — `test_main_static`, which ignores the variable.
 
-How: one boot of the image stopped at its first instruction (`-S`); gdb attaches, breaks where
+How: one boot of the image stopped at its first instruction (`-S`, its gdb stub on a Unix
+socket); gdb attaches, breaks where
 libtest's entry receives the test table (`test_main_static(tests: &[&TestDescAndFn])`, or
 `test_main_static_abort`), reads each `TestDesc`'s `name` and `should_panic` by their debug
 information (so no layout of libtest's types is assumed), prints them as JSON lines and kills the
@@ -24,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -34,14 +34,16 @@ from .process import run_tool
 
 # Every should_panic test's expected text, None for "any panic" (ShouldPanic::Yes).
 Expectations = dict[str, "str | None"]
-# Start QEMU for the image with its gdb stub on this port, the guest stopped; the caller's boot.
-LaunchStopped = Callable[[int], "subprocess.Popen[bytes]"]
+# Start QEMU for the image with its gdb stub on this Unix socket, the guest stopped (the caller
+# boots it). A socket rather than a TCP port: no port to race for, and it works where loopback
+# is down (cargo under `unshare -n`).
+LaunchStopped = Callable[[str], "subprocess.Popen[bytes]"]
 
 GDB_TIMEOUT = 120.0  # seconds for gdb to attach, reach libtest's entry and read the table
 _LINE = "kraftld-test "
 _END = "kraftld-tests-end"
 
-# Run inside gdb (its Python). The port is filled in; QEMU may still be starting, so attaching
+# Run inside gdb (its Python). The socket is filled in; QEMU may still be starting, so attaching
 # is retried. Strings are read as bytes from the guest's memory, not from gdb's quoting.
 GDB_SCRIPT = r"""
 import json, time
@@ -50,7 +52,7 @@ import gdb
 def attach():
     for _ in range(200):
         try:
-            gdb.execute("target remote localhost:%(port)d", to_string=True)
+            gdb.execute("target remote %(socket)s", to_string=True)
             return
         except gdb.error:
             time.sleep(0.05)
@@ -109,12 +111,12 @@ def read_expectations(symbols: str, launch: LaunchStopped, gdb: str | None = Non
     gdb = gdb or shutil.which("gdb")
     if gdb is None:
         return "gdb is not installed (Debian: apt-get install gdb)", 0
-    port = _free_port()
     with tempfile.TemporaryDirectory(prefix="kraftld-describe-") as folder:
         script = os.path.join(folder, "describe.py")
+        stub = os.path.join(folder, "gdb.socket")
         with open(script, "w") as handle:
-            handle.write(GDB_SCRIPT % {"port": port, "line": _LINE, "end": _END})
-        qemu = launch(port)
+            handle.write(GDB_SCRIPT % {"socket": stub, "line": _LINE, "end": _END})
+        qemu = launch(stub)
         try:
             done = run_tool([gdb, "-nx", "-batch", "-x", script, symbols], folder, GDB_TIMEOUT)
         finally:
@@ -127,9 +129,3 @@ def read_expectations(symbols: str, launch: LaunchStopped, gdb: str | None = Non
         return f"gdb could not read the test table from {symbols} ({last})", 1
     return found, 1
 
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
