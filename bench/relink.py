@@ -196,6 +196,14 @@ def floor_commands(build_dir: Path) -> list[list[str]]:
     return [["sh", script] for script in scripts if os.path.exists(script)]
 
 
+def replay_floor(steps: list[list[str]], env: dict[str, str], build_dir: Path) -> float:
+    """Seconds to run a build folder's recorded final steps once: the floor a relink is held to."""
+    started = time.perf_counter()
+    for step in steps:
+        run(step, env, build_dir)
+    return time.perf_counter() - started
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -243,10 +251,7 @@ def bench(setup: Setup, runs: int, cold_runs: int, six_cold: bool) -> dict[str, 
         fast.append(kraftld_link(setup, args, cache))
         os.utime(main_o)
         make.append(timed(build, setup.environ))
-        started = time.perf_counter()
-        for step in steps:
-            run(step, setup.environ, bare / "build")
-        floor.append(time.perf_counter() - started)
+        floor.append(replay_floor(steps, setup.environ, bare / "build"))
     compile_object(main_o, "main-rss")
     _, rss_warm = kraftld_measured(setup, args, cache)
 

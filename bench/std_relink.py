@@ -44,6 +44,7 @@ from relink import (
     kraftld_env,
     kraftld_link,
     plan_of,
+    replay_floor,
     run,
     timed,
 )
@@ -134,16 +135,10 @@ def bench(setup: Setup, kraftfile: str | None, runs: int) -> dict[str, object]:
     for index in range(runs):
         compile_object(main_o, f"main{index}")
         fast.append(kraftld_link(setup, args, cache))
-        started = time.perf_counter()
-        for step in steps_g3:
-            run(step, setup.environ, work / "bare-g3" / "build")
-        floor_g3.append(time.perf_counter() - started)
+        floor_g3.append(replay_floor(steps_g3, setup.environ, work / "bare-g3" / "build"))
         os.utime(main_o)
         make_g3_runs.append(timed(make_g3, setup.environ))
-        started = time.perf_counter()
-        for step in steps_kraftld:
-            run(step, setup.environ, entry / "build")
-        floor_kraftld.append(time.perf_counter() - started)
+        floor_kraftld.append(replay_floor(steps_kraftld, setup.environ, entry / "build"))
     figures.update(relink_kraftld=fast, floor_g3=floor_g3, make_g3=make_g3_runs, floor_kraftld=floor_kraftld)
 
     # The second configuration, one option apart, cold: with ccache, without, bare make.

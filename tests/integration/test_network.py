@@ -23,7 +23,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -95,19 +94,11 @@ def http_project(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> tupl
 @pytest.fixture(scope="session")
 def c_server(tools: Tools, http_project: tuple[Path, dict[str, str]], tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Linked after the Rust images, with the example's Kraftfile: the same Unikraft build.
-    _, environ = http_project
+    del http_project  # only its order: the C server links after the Rust images
     folder = tmp_path_factory.mktemp("netserve")
     shutil.copy(EXAMPLE / "Kraftfile", folder / "Kraftfile")
     obj = tools.compile_c(PROGRAMS / "netserve.c", folder / "netserve.o")
-    link = subprocess.run(
-        [sys.executable, "-m", "kraftld", str(obj), "-o", str(folder / "netserve")],
-        cwd=folder,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert link.returncode == 0, link.stderr
+    tools.from_mirror(mirror()).kraftld([str(obj), "-o", str(folder / "netserve")], cwd=folder, timeout=1800)
     return folder / "netserve"
 
 
@@ -293,15 +284,12 @@ def test_a_mirror_without_lwip_s_archive_is_an_error_naming_it(tools: Tools, tmp
     app.mkdir()
     shutil.copy(EXAMPLE / "Kraftfile", app / "Kraftfile")
     obj = tools.compile_c(PROGRAMS / "netserve.c", app / "netserve.o")
-    environ = tools.from_mirror(str(partial)).environ
-    environ.update({"KRAFTLD_CACHE": str(tmp_path / "cache"), "PATH": f"{shims}:{environ['PATH']}"})
-    link = subprocess.run(
-        [sys.executable, "-m", "kraftld", str(obj), "-o", str(app / "netserve")],
+    offline = tools.from_mirror(str(partial))
+    link = offline.kraftld(
+        [str(obj), "-o", str(app / "netserve")],
         cwd=app,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=900,
+        env={"KRAFTLD_CACHE": str(tmp_path / "cache"), "PATH": f"{shims}:{offline.environ['PATH']}"},
+        check=False,
     )
     assert link.returncode == 1
     assert "kraftld: error: KRAFTLD_SOURCES has no UNIKRAFT-2_1_x.zip" in link.stderr, link.stderr
