@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from kraftld.runner import describe
-from kraftld.runner.image import has_abort_harness
+from kraftld.runner import boot, describe
+from kraftld.runner.image import ImageFacts, has_abort_harness
 from kraftld.runner.qemu import BootOptions, device_args
+from kraftld.runner.settings import RunSettings
 
 END = "kraftld-tests-end"
 
@@ -114,3 +115,41 @@ def test_the_abort_harness_is_told_by_its_symbol(tmp_path: Path, function: str, 
 )
 def test_the_stopped_boots_gdb_stub(options: BootOptions, gdb_args: list[str]) -> None:
     assert device_args(options)[-3:] == gdb_args
+
+
+def harness_object(tmp_path: Path, entry: str) -> str:
+    """An ELF object holding libtest's words and a libtest entry: a test binary as far as the
+    runner looks (symbols_file falls back to the file itself when no .dbg is beside it)."""
+    source = tmp_path / "harness.c"
+    source.write_text(f'const char words[] = "test result: ";\nvoid {entry}(void) {{}}\n')
+    subprocess.run(["gcc", "-c", str(source), "-o", str(tmp_path / "harness.o")], check=True)
+    return str(tmp_path / "harness.o")
+
+
+@pytest.mark.parametrize(
+    ("entry", "args", "room", "env", "in_process", "said"),
+    [
+        ("_RNvCs1_4test22test_main_static_abort", ("--exact", "t"), 8, (), True, False),
+        ("_RNvCs1_4test22test_main_static_abort", ("--list",), 8, (), False, False),  # lists in-process anyway
+        ("_RNvCs1_4test16test_main_static", (), 8, (), False, False),  # plain cargo test: nothing to do
+        # No room for RUSTC_BOOTSTRAP and __RUST_TEST_INVOKE beside the user's variables: said why.
+        ("_RNvCs1_4test22test_main_static_abort", (), 8, tuple((f"V{i}", "1") for i in range(7)), False, True),
+        ("_RNvCs1_4test22test_main_static_abort", (), 0, (), False, True),
+    ],
+)
+def test_a_panic_abort_tests_binary_runs_in_process_when_the_guest_has_room(
+    tmp_path: Path,
+    entry: str,
+    args: tuple[str, ...],
+    room: int,
+    env: tuple[tuple[str, str], ...],
+    in_process: bool,
+    said: bool,
+) -> None:
+    image = harness_object(tmp_path, entry)
+    facts = ImageFacts(frozenset(), {"env.vars": room} if room else {})
+    notes: list[str] = []
+    assert boot._abort_harness(image, RunSettings(image, args, env=env), facts, notes.append) is in_process
+    assert bool(notes) is said
+    if said:
+        assert "-Zpanic-abort-tests" in notes[0] and "CONFIG_LIBPOSIX_ENVIRON_LIBPARAM" in notes[0]

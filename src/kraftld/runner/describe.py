@@ -6,18 +6,18 @@ panic message contains the text; libtest compares the two after the test unwinds
 (library/test/src/test_result.rs, calc_result). On this panic=abort target the panic ends the
 binary first, so the runner must compare them itself, and the text is in the binary only.
 libtest's own `-Zpanic-abort-tests` protocol (env `__RUST_TEST_INVOKE=NAME` runs one test and
-judges it in its panic hook) would do it in the guest, but only a binary compiled with
-`-Zpanic-abort-tests` has it: rustc's harness (compiler/rustc_builtin_macros/src/test_harness.rs)
-calls `test_main_static_abort` then, and otherwise — a target whose own strategy is abort, with
-plain `cargo test` — `test_main_static`, which ignores the variable.
+judges it in its panic hook) does it in the guest, and aborted.py uses it, but only a binary
+compiled with `-Zpanic-abort-tests` has it: rustc's harness
+(compiler/rustc_builtin_macros/src/test_harness.rs) calls `test_main_static_abort` then, and
+otherwise — a target whose own strategy is abort, with plain `cargo test` — `test_main_static`,
+which ignores the variable. For those, this module.
 
 How: one boot of the image stopped at its first instruction (`-S`, its gdb stub on a Unix
-socket); gdb attaches, breaks where
-libtest's entry receives the test table (`test_main_static(tests: &[&TestDescAndFn])`, or
-`test_main_static_abort`), reads each `TestDesc`'s `name` and `should_panic` by their debug
-information (so no layout of libtest's types is assumed), prints them as JSON lines and kills the
-guest. The boot's own QEMU comes from the caller (boot.py starts QEMU); gdb runs through
-process.run_tool.
+socket); gdb attaches, breaks where libtest's entry receives the test table
+(`test_main_static(tests: &[&TestDescAndFn])`, or `test_main_static_abort`), reads each
+`TestDesc`'s `name` and `should_panic` by their debug information (so no layout of libtest's
+types is assumed), prints them as JSON lines and kills the guest. The boot's own QEMU comes from
+the caller (boot.py starts QEMU); gdb runs through process.run_tool.
 """
 
 from __future__ import annotations
