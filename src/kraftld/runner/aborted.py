@@ -253,7 +253,6 @@ class _Judge:
         output += ("" if not output or output.endswith("\n") else "\n") + f"---- {name} stderr ----\n"
         return "FAILED", output + verdict.note + "\n" + errors
 
-
     def _by_the_guest(self, name: str) -> tuple[str, str | None]:
         """One boot in libtest's secondary mode: the guest's libtest judges the test, as its
         primary process would read the child's status (get_result_from_exit_code)."""
@@ -281,7 +280,7 @@ def _record_abort(
     run.aborts += 1
     run.results.append(result)
     if result.result == "ok":
-        pass
+        pass  # nothing for the failures section
     elif block is not None:
         run.failures.append((result.name, block))
     elif not harness.nocapture:
