@@ -4,7 +4,9 @@ which of the build's recorded flags a user's compile keeps, and which configurat
 from __future__ import annotations
 
 import io
+import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -231,13 +233,15 @@ def _no_process(command: Command, **_: object) -> Completed:
     raise AssertionError(f"no process expected: {command.argv}")
 
 
+NO_CCACHE = {"KRAFTLD_CCACHE": "0"}
+
+
 def test_compile_puts_the_builds_flags_around_the_users(monkeypatch: pytest.MonkeyPatch) -> None:
-    configured = configuration.Configured(DEFAULT_KRAFTFILE, None, FLAGS)  # type: ignore[arg-type]
-    monkeypatch.setattr(driver, "configured_build", lambda *a, **k: configured)
+    monkeypatch.setattr(driver, "compile_flags", lambda *a, **k: FLAGS)
     passthrough = Recorder()
     status = cli.main(
         ["-c", "-O2", "-Iinc", "x.c", "-o", "x.o", "-lz"],
-        environ={},
+        environ=NO_CCACHE,
         cwd="/p",
         runner=_no_process,
         passthrough=passthrough,
@@ -262,9 +266,62 @@ def test_compile_puts_the_builds_flags_around_the_users(monkeypatch: pytest.Monk
                 "/gcc/include",
             ),
             cwd="/p",
-            env={},
+            env=NO_CCACHE,
         )
     ]
+
+
+def _fake_ccache(tmp_path: Path) -> dict[str, str]:
+    """An environment whose PATH finds a `ccache` (never run: the passthrough records) and
+    whose kraftld cache is in tmp_path."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ccache").write_text("#!/bin/sh\nexit 99\n")
+    (bin_dir / "ccache").chmod(0o755)
+    return {"PATH": str(bin_dir), "KRAFTLD_CACHE": str(tmp_path / "cache")}
+
+
+# argv → whether gcc runs behind ccache: only compiles to objects are cached (ccache passes -E,
+# -M and -S through to the compiler anyway)
+CACHED = [
+    (["-c", "x.c"], True),
+    (["-c", "-MD", "-MF", "x.d", "x.c", "-o", "x.o"], True),
+    (["-E", "x.c"], False),
+    (["-MM", "x.c"], False),
+    (["-S", "x.c"], False),
+]
+
+
+@pytest.mark.parametrize(("argv", "cached"), CACHED)
+def test_compiles_to_objects_go_through_ccache_by_kraftlds_rules(
+    argv: list[str], cached: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(driver, "compile_flags", lambda *a, **k: FLAGS)
+    env = _fake_ccache(tmp_path)
+    passthrough = Recorder()
+    assert cli.main(argv, environ=env, cwd="/p", runner=_no_process, passthrough=passthrough) == 0
+    (command,) = passthrough.commands
+    gcc = ("gcc", *FLAGS.flags, *argv, *FLAGS.includes)
+    if cached:  # kraftld's own build's store and bound, as for Unikraft's objects
+        assert command.argv == (str(tmp_path / "bin" / "ccache"), *gcc)
+        assert command.env == {**env, "CCACHE_DIR": str(tmp_path / "cache" / "ccache"), "CCACHE_MAXSIZE": "2G"}
+    else:
+        assert (command.argv, command.env) == (gcc, env)
+    # KRAFTLD_CCACHE=0 turns it off; a user's CCACHE_DIR is kept
+    off = Recorder()
+    cli.main(argv, environ={**env, **NO_CCACHE}, cwd="/p", runner=_no_process, passthrough=off)
+    assert off.commands[0].argv == gcc
+    own = Recorder()
+    cli.main(argv, environ={**env, "CCACHE_DIR": "/mine"}, cwd="/p", runner=_no_process, passthrough=own)
+    assert own.commands[0].env == {**env, "CCACHE_DIR": "/mine"}  # and no bound of kraftld's on the user's store
+
+
+def test_kraftld_ccache_1_without_ccache_is_kraftlds_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(driver, "compile_flags", lambda *a, **k: FLAGS)
+    err = io.StringIO()
+    env = {"PATH": str(tmp_path), "KRAFTLD_CCACHE": "1"}
+    assert cli.main(["-c", "x.c"], environ=env, cwd="/p", runner=_no_process, passthrough=Recorder(), stderr=err) == 1
+    assert err.getvalue().startswith("kraftld-cc: error: KRAFTLD_CCACHE=1 but ccache is not installed\nhint: ")
 
 
 def test_queries_go_to_gcc_unchanged() -> None:
@@ -274,24 +331,31 @@ def test_queries_go_to_gcc_unchanged() -> None:
 
 
 def test_a_failed_compile_keeps_gccs_status(monkeypatch: pytest.MonkeyPatch) -> None:
-    configured = configuration.Configured(DEFAULT_KRAFTFILE, None, FLAGS)  # type: ignore[arg-type]
-    monkeypatch.setattr(driver, "configured_build", lambda *a, **k: configured)
+    monkeypatch.setattr(driver, "compile_flags", lambda *a, **k: FLAGS)
+    monkeypatch.setattr(driver, "project_kraftfile", lambda *a, **k: DEFAULT_KRAFTFILE)
     links: list[object] = []
     monkeypatch.setattr("kraftld.pipeline.link", lambda *a, **k: links.append(a))
     status = cli.main(
-        ["a.c", "-o", "p"], environ={}, cwd="/p", runner=_no_process, passthrough=lambda c: 1, stderr=io.StringIO()
+        ["a.c", "-o", "p"],
+        environ=NO_CCACHE,
+        cwd="/p",
+        runner=_no_process,
+        passthrough=lambda c: 1,
+        stderr=io.StringIO(),
     )
     assert status == 1 and links == []  # nothing is linked after a failed compile
 
 
 def test_link_compiles_sources_then_links_with_the_same_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
     kraftfile = DEFAULT_KRAFTFILE
-    configured = configuration.Configured(kraftfile, None, FLAGS)  # type: ignore[arg-type]
-    monkeypatch.setattr(driver, "configured_build", lambda *a, **k: configured)
+    monkeypatch.setattr(driver, "compile_flags", lambda *a, **k: FLAGS)
+    monkeypatch.setattr(driver, "project_kraftfile", lambda *a, **k: kraftfile)
     links: list[tuple[list[str], object]] = []
     monkeypatch.setattr("kraftld.pipeline.link", lambda args, *a, **k: links.append((list(args), k["kraftfile"])))
     passthrough = Recorder()
-    status = cli.main(["-O2", "a.c", "b.o", "-lz"], environ={}, cwd="/p", runner=_no_process, passthrough=passthrough)
+    status = cli.main(
+        ["-O2", "a.c", "b.o", "-lz"], environ=NO_CCACHE, cwd="/p", runner=_no_process, passthrough=passthrough
+    )
     assert status == 0
     (compiled,) = passthrough.commands
     obj = compiled.argv[compiled.argv.index("-o") + 1]
@@ -321,3 +385,147 @@ def test_a_given_configuration_is_built_as_it_is(tmp_path: Path, environ: dict[s
     assert "CONFIG_LIBVFSCORE=y" in chosen.probed.config.defconfig
     assert given.probed is not None and given.probed.selection is None
     assert "CONFIG_LIBVFSCORE" not in given.probed.config.defconfig
+
+
+def _git(tree: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(tree), "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True, capture_output=True
+    )
+
+
+class Resolutions:
+    """configured_build's stand-in: a build entry with a recorded compile line, and one real git
+    tree probed as the pipeline probes it; counts how often kraftld-cc resolves."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        from kraftld.layout import EntryLayout
+
+        self.tree = tmp_path / "unikraft"
+        self.tree.mkdir()
+        (self.tree / "Makefile").write_text("all:\n")
+        _git(self.tree, "init", "-q")
+        _git(self.tree, "add", "Makefile")
+        _git(self.tree, "commit", "-q", "-m", "one")
+        self.entry = EntryLayout(str(tmp_path / "cache" / "builds" / "k"))
+        self.recorded = Path(self.entry.build) / "appkraftld" / "kraftld_params.o.cmd"
+        self.recorded.parent.mkdir(parents=True)
+        self.recorded.write_text("cmd := gcc -nostdinc -I/uk/include -fno-PIC -c -o x.o x.c\n")
+        self.count = 0
+
+    def __call__(self, environ: object, cwd: str, runner: object, **_: object) -> configuration.Configured:
+        from kraftld.cc.note import Tree
+        from kraftld.process import run_process
+        from kraftld.sources import git_commit, worktree_state
+
+        self.count += 1
+        commit = git_commit(str(self.tree), run_process)
+        state = worktree_state(str(self.tree), commit, run_process, untracked=False)
+        flags = read_build_flags(self.entry.build, "/gcc/include")
+        assert flags is not None
+        return configuration.Configured(
+            DEFAULT_KRAFTFILE, self.entry, flags, (Tree(str(self.tree), commit, state, False),)
+        )
+
+
+def _edit_tracked(r: Resolutions, env: dict[str, str], cwd: Path) -> None:
+    (r.tree / "Makefile").write_text("all: x\n")
+
+
+def _commit(r: Resolutions, env: dict[str, str], cwd: Path) -> None:
+    (r.tree / "Makefile").write_text("all: y\n")
+    _git(r.tree, "commit", "-q", "-am", "two")
+
+
+def _kraftfile(r: Resolutions, env: dict[str, str], cwd: Path) -> None:
+    (cwd / "Kraftfile").write_text("spec: v0.6\nname: p\nlibraries: {}\n")
+
+
+def _variable(r: Resolutions, env: dict[str, str], cwd: Path) -> None:
+    env["KRAFTLD_TARGET"] = "qemu/x86_64"
+
+
+def _log_level(r: Resolutions, env: dict[str, str], cwd: Path) -> None:
+    env["KRAFTLD_LOG"] = "debug"
+
+
+def _recorded_line(r: Resolutions, env: dict[str, str], cwd: Path) -> None:
+    r.recorded.write_text("cmd := gcc -nostdinc -I/uk/include -fstack-protector -c -o x.o x.c\n")
+
+
+def _rewritten_same_line(r: Resolutions, env: dict[str, str], cwd: Path) -> None:
+    r.recorded.write_text(r.recorded.read_text())  # a link rebuilt kraftld's object: same line
+
+
+def _building(r: Resolutions, env: dict[str, str], cwd: Path) -> None:
+    Path(r.entry.build_marker).write_text("")
+
+
+def _nothing(r: Resolutions, env: dict[str, str], cwd: Path) -> None:
+    pass
+
+
+# what changes between two compiles → whether the second resolves the configuration again
+CHANGES = [
+    (_nothing, False),
+    (_log_level, False),
+    (_rewritten_same_line, False),
+    (_edit_tracked, True),  # an edited tree is another build (worktree_state)
+    (_commit, True),
+    (_kraftfile, True),
+    (_variable, True),
+    (_recorded_line, True),  # the build's flags changed (a Kraftfile option, a rebuilt entry)
+    (_building, True),  # the entry is being built: its recorded line may be about to change
+]
+
+
+@pytest.mark.parametrize(("change", "resolves"), CHANGES, ids=[c.__name__.strip("_") for c, _ in CHANGES])
+def test_a_note_serves_compiles_while_what_decided_it_holds(
+    change: Callable[[Resolutions, dict[str, str], Path], None],
+    resolves: bool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kraftld.process import run_process
+
+    resolutions = Resolutions(tmp_path)
+    monkeypatch.setattr(configuration, "configured_build", resolutions)
+    cwd = tmp_path / "project"
+    cwd.mkdir()
+    env = {"KRAFTLD_CACHE": str(tmp_path / "cache"), "PATH": os.environ.get("PATH", "")}
+    first = configuration.compile_flags(dict(env), str(cwd), run_process, log_stream=io.StringIO())
+    again = configuration.compile_flags(dict(env), str(cwd), run_process, log_stream=io.StringIO())
+    assert (resolutions.count, again) == (1, first)  # the second compile read the note
+    change(resolutions, env, cwd)
+    after = configuration.compile_flags(dict(env), str(cwd), run_process, log_stream=io.StringIO())
+    assert resolutions.count == (2 if resolves else 1)
+    expected = read_build_flags(resolutions.entry.build, "/gcc/include")
+    assert after == expected  # with a note or without, the flags are the build's own
+
+
+@pytest.mark.parametrize(
+    "argv", [["-c", "x.cpp"], ["x.cc", "-o", "p"], ["-x", "c++", "-c", "conftest.c"], ["-E", "y.C"]]
+)
+def test_cxx_is_refused_with_the_reason(argv: list[str]) -> None:
+    with pytest.raises(UsageError, match="is C\\+\\+: kraftld-cc compiles C only") as raised:
+        classify(argv)
+    assert "lib-libcxx" in raised.value.hint
+
+
+def test_x_none_ends_cxx() -> None:
+    assert [s.path for s in classify(["-x", "c++", "-x", "none", "-c", "a.c"]).sources] == ["a.c"]
+
+
+def test_a_cache_that_cannot_take_the_note_still_compiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kraftld.process import run_process
+
+    resolutions = Resolutions(tmp_path)
+    monkeypatch.setattr(configuration, "configured_build", resolutions)
+
+    def refuse(path: str, note: object) -> None:
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(configuration, "write_note", refuse)
+    env = {"KRAFTLD_CACHE": str(tmp_path / "cache"), "PATH": os.environ.get("PATH", "")}
+    for count in (1, 2):  # each compile resolves: there is no note to read
+        flags = configuration.compile_flags(env, str(tmp_path), run_process, log_stream=io.StringIO())
+        assert (resolutions.count, flags) == (count, read_build_flags(resolutions.entry.build, "/gcc/include"))

@@ -1,16 +1,19 @@
-"""How Unikraft's build compiles: kraftld's launcher (run for real with bash) and the ccache/distcc choice."""
+"""How Unikraft's build compiles: kraftld's launcher (compiled and run for real) and the ccache/distcc choice."""
 
 from __future__ import annotations
 
 import os
 import stat
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from kraftld.ccache import DEBUG_PREFIX, LAUNCHER, compiler_setup
+from kraftld.ccache import DEBUG_PREFIX, compiler_setup, plan_launcher
+from kraftld.compiled import ensure_compiled
 from kraftld.errors import ConfigError
+from kraftld.process import run_process
 
 # A stand-in compiler: records its folder and arguments, writes a dependency file as gcc does
 # (the names as it was given them, relative ones relative to its folder).
@@ -19,7 +22,9 @@ pwd -P > "$RECORD"
 for word; do printf '%s\\n' "$word"; done >> "$RECORD"
 for word; do
 	case $word in
-	-Wp,-MD,*) printf 'x.o: %s \\\\\\n /usr/include/stdio.h include/uk/config.h\\n' "$SOURCE" > "${word#-Wp,-MD,}" ;;
+	-Wp,-MD,*)
+		if [ -n "$DEPTEXT" ]; then printf '%s' "$DEPTEXT" > "${word#-Wp,-MD,}"
+		else printf 'x.o: %s \\\\\\n /usr/include/stdio.h include/uk/config.h\\n' "$SOURCE" > "${word#-Wp,-MD,}"; fi ;;
 	esac
 done
 exit "${STATUS:-0}"
@@ -37,24 +42,42 @@ def tools(tmp_path: Path) -> dict[str, str]:
     return {"PATH": f"{bin_dir}:/usr/bin:/bin"}
 
 
-def run_launcher(
-    tmp_path: Path, build: Path, args: list[str], status: int = 0, source: str = ""
+@pytest.fixture(scope="module")
+def launcher(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """kraftld's launcher, compiled by kraftld's own planned command with the host's gcc."""
+    return ensure_compiled(plan_launcher(str(tmp_path_factory.mktemp("cache"))), run_process)
+
+
+@pytest.fixture
+def run_launcher(launcher: str, tools: dict[str, str], tmp_path: Path) -> Launch:
+    def launch(
+        build: Path, args: list[str], status: int = 0, source: str = "", deptext: str = ""
+    ) -> tuple[int, list[str]]:
+        return _launch(launcher, tmp_path, build, args, status, source, deptext)
+
+    return launch
+
+
+Launch = Callable[..., tuple[int, list[str]]]
+
+
+def _launch(
+    launcher: str, tmp_path: Path, build: Path, args: list[str], status: int, source: str, deptext: str
 ) -> tuple[int, list[str]]:
-    launcher = tmp_path / "cc-launcher.sh"
-    launcher.write_text(LAUNCHER)
     record = tmp_path / "record"
     env = {
         "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
         "RECORD": str(record),
         "SOURCE": source,  # the source's name as the compiler is given it
         "STATUS": str(status),
+        "DEPTEXT": deptext,  # the dependency file's whole text, when given
     }
-    completed = subprocess.run(["bash", str(launcher), str(build), "fakegcc", *args], env=env, cwd="/")
+    completed = subprocess.run([launcher, str(build), "fakegcc", *args], env=env, cwd="/")
     return completed.returncode, record.read_text().splitlines()
 
 
 def test_the_launcher_compiles_in_the_build_folder_with_its_paths_relative(
-    tools: dict[str, str], tmp_path: Path
+    run_launcher: Launch, tmp_path: Path
 ) -> None:
     build = tmp_path / "cache" / "builds" / "key" / "build"
     (build / "libmusl").mkdir(parents=True)
@@ -69,7 +92,7 @@ def test_the_launcher_compiles_in_the_build_folder_with_its_paths_relative(
         f"{build}/libmusl/qsort.o",
         f"-Wp,-MD,{build}/libmusl/.qsort.o.d",
     ]
-    status, record = run_launcher(tmp_path, build, args, source="libmusl/origin/src/qsort.c")
+    status, record = run_launcher(build, args, source="libmusl/origin/src/qsort.c")
     assert status == 0
     assert record[0] == str(build.resolve())  # compiled in the build folder
     assert record[1:] == [
@@ -90,27 +113,57 @@ def test_the_launcher_compiles_in_the_build_folder_with_its_paths_relative(
     assert depfile == f"x.o: {real}/libmusl/origin/src/qsort.c \\\n /usr/include/stdio.h {real}/include/uk/config.h\n"
 
 
-def test_the_launcher_keeps_the_compiler_s_status(tools: dict[str, str], tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("written", "rewritten"),
+    [
+        # a name after a space is relative unless it starts with '/'
+        ("a.o: b.c c.h\n", "a.o: B/b.c B/c.h\n"),
+        ("a.o: /abs/b.c \\\n /abs/c.h\n", "a.o: /abs/b.c \\\n /abs/c.h\n"),
+        # two spaces: only the second is followed by a name; a space ending a line or the file is kept
+        ("a.o:  b.c \n c.h ", "a.o:  B/b.c \n B/c.h "),
+        # a backslash after a space (a continuation) is not a name; the target has no space before it
+        ("x.o: \\\n y.h\n\ny.h:\n", "x.o: \\\n B/y.h\n\ny.h:\n"),
+        ("a.o:\n", "a.o:\n"),
+    ],
+)
+def test_the_launcher_makes_the_dependency_file_s_names_absolute(
+    run_launcher: Launch, tmp_path: Path, written: str, rewritten: str
+) -> None:
     build = tmp_path / "build"
     build.mkdir()
-    status, _ = run_launcher(tmp_path, build, ["-c", f"{build}/x.c"], status=3)
+    status, _ = run_launcher(build, ["-c", "x.c", f"-Wp,-MD,{build}/.x.o.d"], deptext=written)
+    assert status == 0
+    assert (build / ".x.o.d").read_text() == rewritten.replace("B/", f"{build.resolve()}/")
+
+
+def test_the_launcher_says_so_when_the_compiler_is_missing(launcher: str, tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [launcher, str(tmp_path), "no-such-compiler", "-c", "x.c"], capture_output=True, text=True
+    )
+    assert completed.returncode == 127 and "no-such-compiler" in completed.stderr
+
+
+def test_the_launcher_keeps_the_compiler_s_status(run_launcher: Launch, tmp_path: Path) -> None:
+    build = tmp_path / "build"
+    build.mkdir()
+    status, _ = run_launcher(build, ["-c", f"{build}/x.c"], status=3)
     assert status == 3
 
 
 def test_the_launcher_runs_the_compiler_as_is_before_the_build_folder_exists(
-    tools: dict[str, str], tmp_path: Path
+    run_launcher: Launch, tmp_path: Path
 ) -> None:
     # Unikraft's cc-version.sh asks `$(CC) -E -P -x c -` while make reads its makefiles.
-    status, record = run_launcher(tmp_path, tmp_path / "not-yet", ["-E", "-P", "-x", "c", "-"])
+    status, record = run_launcher(tmp_path / "not-yet", ["-E", "-P", "-x", "c", "-"])
     assert status == 0 and record == ["/", "-E", "-P", "-x", "c", "-"]
 
 
-def test_the_launcher_resolves_a_build_folder_reached_through_a_link(tools: dict[str, str], tmp_path: Path) -> None:
+def test_the_launcher_resolves_a_build_folder_reached_through_a_link(run_launcher: Launch, tmp_path: Path) -> None:
     real = tmp_path / "real"
     real.mkdir()
     os.symlink(real, tmp_path / "alias")
     # make names the build folder by its real path (Unikraft's Makefile: realpath of O=).
-    _, record = run_launcher(tmp_path, tmp_path / "alias", ["-c", f"{real}/x.c", "-o", f"{real}/x.o"])
+    _, record = run_launcher(tmp_path / "alias", ["-c", f"{real}/x.c", "-o", f"{real}/x.o"])
     assert record[1:5] == ["-c", "x.c", "-o", "x.o"]
 
 
@@ -137,9 +190,10 @@ def test_compiler_choice(
     tools: dict[str, str], environ: dict[str, str], cc_words: list[str], added: dict[str, str]
 ) -> None:
     setup = compiler_setup({**tools, **environ}, "/c")
-    words = setup.cc_variable("/c/builds/k/cc-launcher.sh", "/c/builds/k/build").split(" ")
-    assert words[:3] == ["CC=bash", "/c/builds/k/cc-launcher.sh", "/c/builds/k/build"]
-    assert [os.path.basename(w) for w in words[3:]] == cc_words
+    words = setup.cc_variable("/c/builds/k/build").split(" ")
+    assert words[:2] == [f"CC={setup.launcher.output}", "/c/builds/k/build"]
+    assert setup.launcher.output.startswith("/c/runtime/kraftld_cc_launcher-")
+    assert [os.path.basename(w) for w in words[2:]] == cc_words
     assert {k: os.path.basename(v) if k == "CCACHE_PREFIX" else v for k, v in setup.environ} == added
 
 

@@ -78,7 +78,8 @@ class SideOutputRunner(FakeRunner):
 
 
 class FailingStep(FakeRunner):
-    """A fake make whose `step` ("defconfig", "build" or "gcc") fails with the given output."""
+    """A fake make whose `step` ("defconfig", "build"), or gcc compiling kraftld's "runtime" object or
+    "launcher", fails with the given output."""
 
     def __init__(self, step: str, returncode: int, tail: tuple[str, ...], image_bytes: bytes) -> None:
         super().__init__(image_bytes=image_bytes)
@@ -90,7 +91,10 @@ class FailingStep(FakeRunner):
         self, command: Command, *, log_file: IO[str] | None = None, on_line: Callable[[str], None] | None = None
     ) -> Completed:
         argv = command.argv
-        step = "gcc" if argv[0] == "gcc" else "defconfig" if "defconfig" in argv else "build"
+        if argv[0] == "gcc":
+            step = "runtime" if argv[-1].endswith("kraftld_runtime.c") else "launcher"
+        else:
+            step = "defconfig" if "defconfig" in argv else "build"
         if argv[0] in ("gcc", "make") and step == self.step:
             self.commands.append(command)
             return Completed(command, self.returncode, self.tail)
@@ -574,7 +578,12 @@ CASES: list[Case] = [
     Case(
         "runtime-object-does-not-compile",
         "cannot compile kraftld's runtime object",
-        lambda h: _app(h, "main.o", runner=FailingStep("gcc", 1, ("cc1: fatal error",), h.static_elf)),
+        lambda h: _app(h, "main.o", runner=FailingStep("runtime", 1, ("cc1: fatal error",), h.static_elf)),
+    ),
+    Case(
+        "launcher-does-not-compile",
+        "cannot compile kraftld's compiler launcher",
+        lambda h: _app(h, "main.o", runner=FailingStep("launcher", 1, ("cc1: fatal error",), h.static_elf)),
     ),
     Case(
         "make-not-installed",

@@ -48,7 +48,7 @@ def test_every_cache_path_is_under_the_cache(tmp_path: Path) -> None:
         *(getattr(entry, name) for name in ("inputs", "outputs", "manifest", "log", "build_marker", "lock")),
         entry.record,
         entry.downloads,
-        entry.launcher,
+        layout.launcher("digest"),
         entry.link_folder("1-abcd"),
         layout.symbol_table("digest"),
         layout.sysroot("x86_64-unikraft-linux-musl-rustc-1.96.0-digest"),

@@ -3,8 +3,8 @@
 Unikraft's make takes the compiler from `CC` on its command line (`CC="ccache gcc"` is the form
 its cc-version.sh expects; the final link uses `LD`, which stays plain gcc, so the recorded
 final steps a fast relink replays never involve a compiler cache). kraftld sets `CC` to a small
-launcher of its own (`LAUNCHER`, written into the cache entry), which runs the compiler in the
-build folder with the build folder's paths made relative:
+launcher of its own (launcher/kraftld_cc_launcher.c, compiled for the host once per cache), which
+runs the compiler in the build folder with the build folder's paths made relative:
 
 - a compiler cache can only share an object between two builds when the compile commands and the
   compiler's working directory read the same. Unikraft's make runs every compile from the
@@ -38,6 +38,8 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .commands import Command
+from .compiled import Compiled, digest_of, package_source
 from .environment import NO_WORDS, YES_WORDS
 from .errors import ConfigError
 from .layout import CacheLayout
@@ -47,40 +49,30 @@ DEBUG_PREFIX = "/kraftld-build"  # what the debug information calls every build 
 # ccache's own bound on kraftld's store (its default is 5 GB); a user's CCACHE_MAXSIZE wins.
 DEFAULT_CCACHE_MAXSIZE = "2G"
 
-LAUNCHER = r"""# kraftld's compiler launcher for Unikraft's build (written by kraftld; see kraftld/ccache.py).
-# bash LAUNCHER BUILD_DIR COMPILER [ARGS...]: run COMPILER ARGS in BUILD_DIR, its paths relative to it.
-# (cd -P: make names the build folder by its real path, and so does $PWD after it.)
-cd -P "$1" 2>/dev/null || { shift; exec "$@"; }
-dir=$PWD
-shift
-depfile=
-for word
-do
-	case $word in -Wp,-MD,"$dir"/*) depfile=${word#-Wp,-MD,} ;; esac
-done
-# bash rewrites every argument at once: a musl compile has some 400, and rebuilding the list one
-# word at a time (POSIX sh's `set -- "$@" "$word"`) costs time quadratic in them.
-set -- "${@/#"$dir"\//}"
-set -- "${@/#-I"$dir"\//-I}"
-set -- "${@/#-Wp,-MD,"$dir"\//-Wp,-MD,}"
-"$@" -fno-working-directory "-fdebug-prefix-map=$dir=@DEBUG_PREFIX@" || exit
-if [ -n "$depfile" ] && [ -f "$depfile" ]; then
-	sed -i "s# \([^/ \\]\)# $dir/\1#g" "$depfile"
-fi
-""".replace("@DEBUG_PREFIX@", DEBUG_PREFIX)
+LAUNCHER_SOURCE = ("launcher", "kraftld_cc_launcher.c")  # in the package: see its first comment
+LAUNCHER_FLAGS = ("-O2", "-Wall", "-Werror", f'-DKRAFTLD_DEBUG_PREFIX="{DEBUG_PREFIX}"')
+
+
+def plan_launcher(cache: str, compiler: str = "gcc") -> Compiled:
+    """The launcher, compiled for the host once per cache."""
+    source = package_source(*LAUNCHER_SOURCE)
+    output = CacheLayout(cache).launcher(digest_of([source], (compiler, *LAUNCHER_FLAGS)))
+    command = Command((compiler, *LAUNCHER_FLAGS, "-o", output + ".tmp", source))
+    return Compiled(output, command, "kraftld's compiler launcher", executable=True)
 
 
 @dataclass(frozen=True)
 class CompilerSetup:
-    """What Unikraft's make is given to compile: the launcher's text, and the environment it adds."""
+    """What Unikraft's make is given to compile: the launcher, the tools behind it, the environment it adds."""
 
     ccache: str | None  # the ccache program, or None
     distcc: str | None  # the distcc program, or None
     environ: tuple[tuple[str, str], ...]  # added to make's environment
+    launcher: Compiled
 
-    def cc_variable(self, launcher_path: str, build_dir: str) -> str:
+    def cc_variable(self, build_dir: str) -> str:
         """The CC= word for make."""
-        words = ["bash", launcher_path, build_dir]
+        words = [self.launcher.output, build_dir]
         if self.ccache:
             words.append(self.ccache)
         elif self.distcc:
@@ -107,7 +99,7 @@ def compiler_setup(environ: Mapping[str, str], cache: str) -> CompilerSetup:
                 added["CCACHE_MAXSIZE"] = DEFAULT_CCACHE_MAXSIZE
         if distcc and not environ.get("CCACHE_PREFIX"):
             added["CCACHE_PREFIX"] = distcc
-    return CompilerSetup(ccache, distcc, tuple(sorted(added.items())))
+    return CompilerSetup(ccache, distcc, tuple(sorted(added.items())), plan_launcher(cache))
 
 
 def _wanted_tool(environ: Mapping[str, str], variable: str, program: str) -> str | None:

@@ -226,6 +226,8 @@ def describe_plan(plan: LinkPlan, probed: Probed, line: LinkLine) -> str:
     )
     lines.append("commands:")
     lines.append(f"  {plan.runtime.compile_command.shell_quoted()}   (once per cache)")
+    if plan.launcher is not None:
+        lines.append(f"  {plan.launcher.command.shell_quoted()}   (once per cache)")
     lines.append(f"  {plan.defconfig_command.shell_quoted()}   (when the options change)")
     if plan.download_query is not None:
         lines.append(f"  {plan.download_query.shell_quoted()}   (after configuring: what would be downloaded)")

@@ -6,9 +6,9 @@
         link.manifest build.log build.running lock
         prebuilt.json            the record a fast relink replays (`execute.replay`)
         downloads.json           the files the configured build downloads (`downloads`)
-        cc-launcher.sh           what make compiles through, with ccache or distcc (`ccache`)
         links/<pid>-<random>/    one folder per fast relink: inputs/ and outputs/ again
-    <cache>/runtime/             kraftld's runtime object, by digest of its source and command
+    <cache>/runtime/             kraftld's runtime object and compiler launcher (what make
+                                 compiles through, with ccache or distcc), by digest of source and command
     <cache>/sources/             clones of Unikraft and its libraries, by URL and version
     <cache>/headstart/           notes of the last fast relink per output and folder
     <cache>/kvm/                 whether KVM works, per kernel release and QEMU
@@ -16,6 +16,7 @@
     <cache>/sysroot/             Rust std sysroots for the Unikraft target, by rustc (`sysroot`)
     <cache>/progress/            object counts of past builds, for the next one's percentage
     <cache>/ccache/              ccache's own cache, unless CCACHE_DIR names another (`ccache`)
+    <cache>/cc/                  kraftld-cc's notes of resolved configurations (`cc.note`)
 
 The head start reads this before the rest of kraftld is imported, so this module imports only
 `os` (no dataclasses: the two types below are small, read-only by their properties).
@@ -60,6 +61,10 @@ class CacheLayout:
 
     def runtime_object(self, digest: str) -> str:
         return os.path.join(self.runtime, f"kraftld_runtime-{digest}.o")
+
+    def launcher(self, digest: str) -> str:
+        """The compiler launcher Unikraft's make compiles through (ccache, distcc: `ccache`)."""
+        return os.path.join(self.runtime, f"kraftld_cc_launcher-{digest}")
 
     @property
     def sources(self) -> str:
@@ -114,6 +119,10 @@ class CacheLayout:
     def ccache(self) -> str:
         """ccache's own cache, unless CCACHE_DIR names another (`ccache`)."""
         return os.path.join(self.root, "ccache")
+
+    def cc_note(self, digest: str) -> str:
+        """kraftld-cc's note of the configuration its compiles resolved (`cc.note`)."""
+        return os.path.join(self.root, "cc", f"{digest}.json")
 
 
 class EntryLayout:
@@ -191,11 +200,6 @@ class EntryLayout:
     def downloads(self) -> str:
         """What make said the configured build downloads, beside the options it was asked for."""
         return self._at("downloads.json")
-
-    @property
-    def launcher(self) -> str:
-        """The compiler launcher Unikraft's make compiles through (ccache, distcc: `ccache`)."""
-        return self._at("cc-launcher.sh")
 
     @property
     def links(self) -> str:

@@ -13,8 +13,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .ccache import LAUNCHER, CompilerSetup
+from .ccache import CompilerSetup
 from .commands import Command
+from .compiled import Compiled
 from .config import BuildConfig
 from .downloads import REFUSING_WGET, query_command
 from .errors import ConfigError, UsageError
@@ -57,7 +58,7 @@ class StagedLink:
 class LinkPlan:
     config: BuildConfig
     paths: EntryLayout  # the cache folder of this configuration, and what it holds
-    app_files: tuple[tuple[str, str], ...]  # (path, text) written before make: the launcher, an app copy
+    app_files: tuple[tuple[str, str], ...]  # (path, text) written before make: an app copy
     staged: tuple[StagedLink, ...]
     # (where the linker writes it, where the user asked for it): files such as -Map's, written
     # under a plain name in the cache and copied out after the link.
@@ -71,6 +72,7 @@ class LinkPlan:
     build_command: Command
     runtime: RuntimeObject
     output: str
+    launcher: Compiled | None = None  # what make's CC runs (ccache.py), compiled before make starts
 
     @property
     def debug_output(self) -> str:
@@ -177,13 +179,13 @@ def plan_link(
         f"N={config.name}",
     ) + ((f"L={':'.join(lib.path for lib in config.libraries)}",) if config.libraries else ())
     environ = dict(make.environ)
-    launcher_files: tuple[tuple[str, str], ...] = ()
+    launcher: Compiled | None = None
     if compiler is not None:  # Unikraft compiles through kraftld's launcher (and ccache): see ccache.py
         for tool in (compiler.ccache, compiler.distcc):
             if tool:
                 check_plain_path(tool, f"{os.path.basename(tool)}'s path", "install it in a folder with a plain path")
-        launcher_files = ((paths.launcher, LAUNCHER),)
-        make_vars += (compiler.cc_variable(paths.launcher, paths.build),)
+        launcher = compiler.launcher  # under the cache folder, whose path is plain
+        make_vars += (compiler.cc_variable(paths.build),)
         environ.update(compiler.environ)
     pass_fds: tuple[int, ...] = ()
     jobs: tuple[str, ...] = (f"-j{make.jobs}",)
@@ -203,10 +205,8 @@ def plan_link(
     return LinkPlan(
         config=config,
         paths=paths,
-        app_files=(
-            *((os.path.join(paths.app, name), text) for name, text in (app_copy or {}).items()),
-            *launcher_files,
-        ),
+        app_files=tuple((os.path.join(paths.app, name), text) for name, text in (app_copy or {}).items()),
+        launcher=launcher,
         staged=tuple(staged),
         side_outputs=tuple(side_outputs),
         archives=archives,

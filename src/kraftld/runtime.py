@@ -1,18 +1,12 @@
-"""kraftld's runtime object: its C source ships in the package and is compiled on first use.
-
-The object is cached by a digest of its source and compile command, so a new kraftld or a
-different compiler gets a fresh object and every link reuses the one it has.
-"""
+"""kraftld's runtime object: its C source ships in the package and is compiled on first use
+(once per cache, by a digest of its sources and command: see compiled.py)."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass
 
-from .atomic import replacing
-from .commands import Command, describe_failure
-from .errors import BuildError
+from .commands import Command
+from .compiled import Compiled, digest_of, ensure_compiled, package_source
 from .layout import CacheLayout
 
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
@@ -76,40 +70,23 @@ class RuntimeObject:
     def link_flags(self) -> tuple[str, ...]:
         return tuple(f"-Wl,--wrap={symbol}" for symbol in WRAPPED_SYMBOLS)
 
+    @property
+    def compiled(self) -> Compiled:
+        return Compiled(self.object_path, self.compile_command, "kraftld's runtime object")
+
 
 def source_path(name: str = SOURCE_NAME) -> str:
-    # The package ships as files (see pyproject's package-data); importlib.resources would cost
-    # a fifth of kraftld's start-up for the same answer.
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "runtime", name)
+    return package_source("runtime", name)
 
 
 def plan_runtime(cache: str, compiler: str = "gcc") -> RuntimeObject:
     source = source_path()
-    hasher = hashlib.sha256()
-    for name in (SOURCE_NAME, *INCLUDED_SOURCES):
-        with open(source_path(name), "rb") as handle:
-            hasher.update(handle.read())
-    hasher.update("\0".join((compiler, *COMPILE_FLAGS)).encode())
-    digest = hasher.hexdigest()[:16]
-    object_path = CacheLayout(cache).runtime_object(digest)
+    sources = [source_path(name) for name in (SOURCE_NAME, *INCLUDED_SOURCES)]
+    object_path = CacheLayout(cache).runtime_object(digest_of(sources, (compiler, *COMPILE_FLAGS)))
     command = Command((compiler, *COMPILE_FLAGS, "-o", object_path + ".tmp", source))
     return RuntimeObject(source, object_path, command)
 
 
 def ensure_runtime(runtime: RuntimeObject, runner: ProcessRunner) -> str:
     """Compile the runtime object unless the cache has it; return its path."""
-    if os.path.isfile(runtime.object_path):
-        return runtime.object_path
-    os.makedirs(os.path.dirname(runtime.object_path), exist_ok=True)
-    # Each compiler writes its own temporary; the rename makes the object appear whole.
-    command = runtime.compile_command
-    with replacing(runtime.object_path) as temporary:
-        argv = tuple(temporary.temporary if arg == runtime.object_path + ".tmp" else arg for arg in command.argv)
-        completed = runner(Command(argv))
-        if completed.returncode != 0:
-            raise BuildError(
-                "cannot compile kraftld's runtime object",
-                "kraftld needs gcc for x86_64 (Debian: apt-get install gcc)",
-                details=describe_failure(completed),
-            )
-    return runtime.object_path
+    return ensure_compiled(runtime.compiled, runner)

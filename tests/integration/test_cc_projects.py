@@ -214,3 +214,41 @@ def test_a_kraftfile_without_libraries_compiles_against_nolibc(cc_tools: Tools, 
     assert link.returncode == 0, link.stderr
     run = cc_tools.run(tmp_path / "tiny", ["hello"])
     assert (run.stdout, run.returncode) == (b"5 hello\n", 4), run.stderr
+
+
+def _compile(cc_tools: Tools, folder: Path, env: dict[str, str], output: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        ["kraftld-cc", "-O2", "-c", "main.c", "-o", output],
+        cwd=folder,
+        env={**cc_tools.environ, "LC_ALL": "C", "KRAFTLD_LOG": "debug", **env},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_compiles_reuse_the_note_and_ccache_with_identical_objects(cc_tools: Tools, tmp_path: Path) -> None:
+    """A compile after the first reads the note instead of resolving the configuration (no
+    `gcc -print-file-name`, which only a resolution runs), and with ccache (kraftld's rules, a
+    store of the test's own) gives the object gcc alone gives, from the store the second time."""
+    project = make_project(tmp_path / "words")
+    (project / "config.h").write_text(
+        '#define HAVE_FCNTL_H 1\n#define HAVE_FCNTL 1\n#define HAVE_NO_SUCH_FUNCTION 0\n#define CROSS_COMPILING "yes"\n'
+    )
+    store = tmp_path / "ccache"
+    plain = _compile(cc_tools, project, {"KRAFTLD_CCACHE": "0"}, "plain.o")
+    noted = _compile(cc_tools, project, {"KRAFTLD_CCACHE": "0"}, "noted.o")
+    assert "-print-file-name=include" not in noted.stderr and "git" in noted.stderr  # the trees are checked
+    miss = _compile(cc_tools, project, {"KRAFTLD_CCACHE": "1", "CCACHE_DIR": str(store)}, "miss.o")
+    hit = _compile(cc_tools, project, {"KRAFTLD_CCACHE": "1", "CCACHE_DIR": str(store)}, "hit.o")
+    assert "ccache gcc " in miss.stderr and "ccache gcc " in hit.stderr, plain.stderr
+    objects = {name: (project / name).read_bytes() for name in ("plain.o", "noted.o", "miss.o", "hit.o")}
+    assert len(set(objects.values())) == 1, "the objects differ"
+    stats = subprocess.run(
+        ["ccache", "--print-stats"], env={**os.environ, "CCACHE_DIR": str(store)}, capture_output=True, text=True
+    )
+    counters = dict(line.split("\t", 1) for line in stats.stdout.splitlines() if "\t" in line)
+    hits = int(counters.get("direct_cache_hit", "0")) + int(counters.get("preprocessed_cache_hit", "0"))
+    assert (hits, int(counters.get("cache_miss", "0"))) == (1, 1), stats.stdout

@@ -136,6 +136,10 @@ QUERY_PREFIXES = ("--version", "-dumpversion", "-dumpfullversion", "-dumpmachine
 
 # Input names gcc compiles (by its own suffix rules); any other input goes to the link.
 SOURCE_SUFFIXES = frozenset({".c", ".i", ".s", ".S", ".sx", ".h"})
+# C++ by gcc's suffix rules (and -x c++): refused, since no C++ library is configured (README's
+# "kraftld-cc" section: Unikraft's lib-libcxx, lib-libcxxabi and lib-libunwind would be needed).
+CXX_SUFFIXES = frozenset({".cc", ".cp", ".cxx", ".cpp", ".CPP", ".c++", ".C", ".ii", ".hh", ".hpp", ".hxx", ".H"})
+CXX_LANGUAGES = frozenset({"c++", "c++-header", "c++-cpp-output"})
 # -x languages whose inputs are compiled: anything but `none` (back to suffixes) and gcc's
 # "object" languages, which only the link reads.
 _LINK_LANGUAGES = frozenset({"none"})
@@ -213,6 +217,12 @@ def _match(arg: str) -> Option | None:
     return None
 
 
+def is_cxx(path: str, language: str | None) -> bool:
+    if language is not None and language != "none":
+        return language in CXX_LANGUAGES
+    return os.path.splitext(path)[1] in CXX_SUFFIXES
+
+
 def is_source(path: str, language: str | None) -> bool:
     if language is not None and language not in _LINK_LANGUAGES:
         return True
@@ -240,6 +250,12 @@ def classify(argv: Sequence[str]) -> Invocation:
             i += 1
             continue
         if arg == "-" or not arg.startswith("-") or arg == "":
+            if is_cxx(arg, language):
+                raise UsageError(
+                    f"{arg} is C++: kraftld-cc compiles C only",
+                    "a C++ program needs Unikraft's lib-libcxx, lib-libcxxabi and lib-libunwind, which kraftld "
+                    "does not configure (see README's kraftld-cc section); compile the project's C parts",
+                )
             if is_source(arg, language):
                 sources.append(Source(arg, language))
                 words.append(Word((_INPUT, arg), Phase.COMPILE))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -26,7 +25,9 @@ from ..commands import Command, describe_failure
 from ..errors import BuildError, ToolchainError
 from ..kraftfile import DEFAULT_KRAFTFILE, Kraftfile, find_kraftfile, load_kraftfile
 from ..layout import CacheLayout, EntryLayout
+from ..logs import log
 from ..settings import Settings
+from .note import Note, Tree, holds, inputs_digest, note_path, read_note, write_note
 from .unikraft_flags import BuildFlags, read_build_flags
 
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
@@ -56,6 +57,7 @@ class Configured:
     kraftfile: Kraftfile  # what compiles and links build
     entry: EntryLayout  # its cache entry
     flags: BuildFlags
+    trees: tuple[Tree, ...] = ()  # the source trees as they were probed (for the note)
 
 
 def project_kraftfile(cwd: str, settings: Settings) -> Kraftfile:
@@ -86,13 +88,36 @@ def compiler_include(runner: ProcessRunner) -> str:
     return folder
 
 
+def compile_flags(environ: Mapping[str, str], cwd: str, runner: ProcessRunner, *, log_stream: TextIO) -> BuildFlags:
+    """The flags a compile in `cwd` gets: from the note of the last resolution while it holds (see
+    note.py), else from `configured_build`, whose answer becomes the note."""
+    settings = Settings.from_environ(environ)
+    path = note_path(settings.cache, inputs_digest(environ, cwd))
+    note = read_note(path)
+    if note is not None and holds(note, runner):
+        return note.flags
+    configured = configured_build(environ, cwd, runner, log_stream=log_stream)
+    if not settings.dry_run:
+        try:
+            write_note(path, Note(configured.trees, configured.entry.root, configured.flags))
+        except OSError as error:  # a cache that cannot take the note: the next compile resolves again
+            log.debug("no note of the configuration (%s): %s", path, error)
+    return configured.flags
+
+
 def configured_build(environ: Mapping[str, str], cwd: str, runner: ProcessRunner, *, log_stream: TextIO) -> Configured:
     """The project's configuration and its compile flags, built first when not in the cache."""
     from ..pipeline import probe_config
+    from ..sources import UNTRACKED_COUNT
 
     settings = Settings.from_environ(environ)
     kraftfile = project_kraftfile(cwd, settings)
     probed = probe_config(kraftfile, settings, runner, clone=not settings.dry_run)
+    config = probed.config
+    trees = (
+        Tree(config.unikraft.path, config.unikraft.commit, config.unikraft.state, UNTRACKED_COUNT["unikraft"]),
+        *(Tree(lib.path, lib.commit, lib.state, UNTRACKED_COUNT["library"]) for lib in config.libraries),
+    )
     entry = CacheLayout(settings.cache).entry(probed.config.key)
     include = compiler_include(runner)
     flags = None if os.path.exists(entry.build_marker) else read_build_flags(entry.build, include)
@@ -104,7 +129,7 @@ def configured_build(environ: Mapping[str, str], cwd: str, runner: ProcessRunner
             f"the build of the configuration in {entry.root} recorded no compile line for kraftld's object",
             "unset KRAFTLD_DRY_RUN (a dry run builds nothing), or remove the entry and retry",
         )
-    return Configured(kraftfile, entry, flags)
+    return Configured(kraftfile, entry, flags, trees)
 
 
 def build_configuration(
@@ -112,6 +137,8 @@ def build_configuration(
 ) -> None:
     """Build `kraftfile`'s configuration the way any link does: link a program with an empty main
     (compiled without headers, which the build provides) through kraftld's pipeline."""
+    import tempfile
+
     from .. import pipeline
 
     with tempfile.TemporaryDirectory(prefix="kraftld-cc-") as folder:

@@ -16,6 +16,7 @@ stdatomic.h, cpuid.h…) come last, since Unikraft compiles with `-nostdinc`.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 from collections.abc import Sequence
@@ -65,6 +66,7 @@ class BuildFlags:
     includes: tuple[str, ...]  # -isystem DIR pairs, the compiler's own include folder last
     source: str  # the .cmd file they came from
     dropped: tuple[str, ...] = ()
+    digest: str = ""  # the digest of that file's text (`text_digest`), for kraftld-cc's note
 
 
 def compiler_words(command: str) -> list[str]:
@@ -112,10 +114,15 @@ def read_build_flags(build_dir: str, compiler_include: str | None) -> BuildFlags
     """The flags of the build in `build_dir`, or None when it has not compiled kraftld's object yet."""
     path = os.path.join(build_dir, RECORDED_OBJECT)
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+        with open(path, "rb") as handle:
+            data = handle.read()
     except FileNotFoundError:
         return None
-    words = compiler_words(text)
+    words = compiler_words(data.decode("utf-8"))
     found = filter_flags(words, compiler_include)
-    return BuildFlags(found.flags, found.includes, path, found.dropped)
+    return BuildFlags(found.flags, found.includes, path, found.dropped, text_digest(data))
+
+
+def text_digest(data: bytes) -> str:
+    """The digest of a recorded compile line's file (whether a note's flags still hold)."""
+    return hashlib.sha256(data).hexdigest()

@@ -15,6 +15,7 @@ from .. import downloads
 from ..atomic import write_if_changed
 from ..background import alongside
 from ..commands import Command, Completed, describe_failure
+from ..compiled import ensure_compiled
 from ..errors import BuildError, ImageError
 from ..logs import log
 from ..runtime import ensure_runtime
@@ -42,6 +43,8 @@ def build_and_link(plan: LinkPlan, runner: ProcessRunner, progress: Progress) ->
     """Build with make, deliver the image; return the record it left for fast relinks."""
     for path, text in plan.app_files:
         write_if_changed(path, text)
+    if plan.launcher is not None:  # make's CC, asked for its version as make starts
+        ensure_compiled(plan.launcher, runner)
     # Only the final link needs the runtime object: it compiles while make configures.
     with alongside(lambda: ensure_runtime(plan.runtime, runner)) as runtime_compile:
         configured = configure(plan, runner)
