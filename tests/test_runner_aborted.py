@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kraftld.runner import aborted, libtest
 from kraftld.runner.libtest import Report
@@ -31,16 +33,43 @@ class FakeHarness:
     """A libtest binary in miniature: filters, --skip, --exact, --list, --ignored and one test
     thread's pretty output, aborting at the first panic. Records every boot's arguments."""
 
-    def __init__(self, suite: dict[str, str], last_words: str = "") -> None:
+    def __init__(self, suite: dict[str, str], last_words: str = "", expected: dict[str, str] | None = None) -> None:
         self.suite = suite
         self.last_words = last_words  # what the crash prints after the program's output
+        self.expected = expected or {}  # should_panic tests' expected texts
         self.boots: list[tuple[str, ...]] = []
+        self.environments: list[aborted.Environment] = []
         self.errors = ""
 
-    def boot(self, args: tuple[str, ...]) -> tuple[Outcome, str, str]:
+    def secondary(self, name: str) -> tuple[Outcome, str]:
+        """libtest's secondary mode (a -Zpanic-abort-tests binary): one test, judged in its hook."""
+        kind = self.suite[name]
+        message = f"boom in {name}"
+        self.errors = ""
+        if kind == "ok" or (kind == "should_panic" and self.expected.get(name, "") in message):
+            return Outcome(Ending.EXITED, aborted.TR_OK, None), ""
+        if kind == "should_panic":
+            self.errors = f'panic did not contain expected string\n      panic message: "{message}"\n'
+        self.errors += f"\nthread 'main' (0) panicked at src/lib.rs:1:1:\n{message}\n"
+        return CRASHED, ""
+
+    def boot(
+        self,
+        args: tuple[str, ...],
+        out: aborted.Write | None = None,
+        err: aborted.Write | None = None,
+        env: aborted.Environment = (),
+    ) -> tuple[Outcome, str, str]:
         self.boots.append(args)
-        outcome, out = self.run(args)
-        return outcome, out, self.errors
+        self.environments.append(env)
+        invoked = dict(env).get(aborted.INVOKE_VARIABLE)
+        outcome, text = self.run(args) if invoked is None else self.secondary(invoked)
+        # As a console delivers it: in pieces that cut lines (and lib-musl's notice) anywhere.
+        for live, whole in ((out, text), (err, self.errors)):
+            for at in range(0, len(whole), 7):
+                if live is not None:
+                    live(whole[at : at + 7])
+        return outcome, text, self.errors
 
     def run(self, args: Sequence[str]) -> tuple[Outcome, str]:
         """The boot's outcome and stdout; its stderr is left in self.errors."""
@@ -208,7 +237,12 @@ def test_a_binary_crashing_before_its_tests_is_not_finished_forever() -> None:
     fake = FakeHarness({"a": "should_panic", "b": "ok"})
     _, first = fake.run(())
 
-    def broken(args: tuple[str, ...]) -> tuple[Outcome, str, str]:
+    def broken(
+        args: tuple[str, ...],
+        out: aborted.Write | None = None,
+        err: aborted.Write | None = None,
+        env: aborted.Environment = (),
+    ) -> tuple[Outcome, str, str]:
         if "--list" in args:
             return fake.boot(args)
         return CRASHED, "early crash\n", ""
@@ -302,3 +336,263 @@ def test_read_progress_keeps_the_failures_section() -> None:
 def test_read_list() -> None:
     text = "tests::a: test\nb: benchmark\n\n2 tests, 1 benchmark\n"
     assert libtest.read_list(text) == ("tests::a", "b")
+
+
+def finish_expecting(
+    suite: dict[str, str], expected: dict[str, str | None] | str
+) -> tuple[Outcome, str, FakeHarness, list[int]]:
+    """finish() with the binary's should_panic expectations (or why there are none) on offer;
+    the fake's panic messages read `boom in NAME`. The last item counts the reads."""
+    fake = FakeHarness(suite)
+    first_outcome, first = fake.run(())
+    assert aborted.should_finish((), first_outcome, first)
+    reads: list[int] = []
+
+    def read() -> tuple[dict[str, str | None] | str, int]:
+        reads.append(1)
+        return expected, 1
+
+    shown: list[str] = [first]
+    outcome = aborted.finish_run((), first, fake.boot, lambda _: True, shown.append, lambda: 1.5, expectations=read)
+    return outcome, "".join(shown), fake, reads
+
+
+def test_should_panic_with_expected_text_passes_only_when_the_message_contains_it() -> None:
+    suite = {"a_matches": "should_panic", "b_differs": "should_panic", "c_any": "should_panic", "d_ok": "ok"}
+    outcome, shown, fake, reads = finish_expecting(
+        suite, {"a_matches": "boom in a", "b_differs": "bang", "c_any": None}
+    )
+    assert "test a_matches - should panic ... ok\n" in shown
+    assert "test b_differs - should panic ... FAILED\n" in shown
+    assert "test c_any - should panic ... ok\n" in shown
+    # libtest's note, then the panic hook's lines, in the test's stderr block (-Zpanic-abort-tests).
+    assert (
+        "---- b_differs stdout ----\n---- b_differs stderr ----\n"
+        "panic did not contain expected string\n"
+        '      panic message: "boom in b_differs"\n'
+        ' expected substring: "bang"\n'
+        "\nthread 'b_differs' panicked at src/lib.rs:1:1:\nboom in b_differs\n"
+    ) in shown
+    assert "\nfailures:\n    b_differs\n" in shown
+    assert "test result: FAILED. 3 passed; 1 failed; 0 ignored;" in shown
+    assert outcome.status == aborted.TEST_FAILED_STATUS
+    assert reads == [1]  # read once for the whole run
+    # One --nocapture boot per test with an expected text, none for c_any, none more for b_differs.
+    alone = [boot for boot in fake.boots if "--nocapture" in boot]
+    assert alone == [
+        ("--nocapture", "--test-threads=1", "--exact", "a_matches"),
+        ("--nocapture", "--test-threads=1", "--exact", "b_differs"),
+    ]
+    assert outcome.message is not None and "2 should_panic message(s) compared" in outcome.message
+    assert "not checked" not in outcome.message
+
+
+def test_expectations_that_cannot_be_read_leave_should_panic_tests_ok_and_say_why() -> None:
+    outcome, shown, fake, reads = finish_expecting(
+        {"a": "should_panic", "b": "should_panic", "c": "ok"}, "gdb is not installed"
+    )
+    assert "test a - should panic ... ok\n" in shown and "test b - should panic ... ok\n" in shown
+    assert outcome.status == 0 and reads == [1]
+    assert not any("--nocapture" in boot for boot in fake.boots)
+    assert outcome.message is not None
+    assert "expected text not checked for 2 test(s): gdb is not installed" in outcome.message
+
+
+def test_no_expectations_are_read_when_no_should_panic_test_aborts() -> None:
+    outcome, _, _, reads = finish_expecting({"a": "panics", "b": "ok"}, {})
+    assert reads == [] and outcome.status == 101
+
+
+@pytest.mark.parametrize(
+    ("stderr", "message"),
+    [
+        ("\nthread 'a' (3) panicked at tests/x.rs:1:5:\nboom\nnote: run with `RUST_BACKTRACE=1` environment "
+         "variable to display a backtrace\n", "boom"),
+        ("\nthread 'a' panicked at src/lib.rs:1:1:\ntwo\nlines\n", "two\nlines"),  # no backtrace support
+        ("\nthread 'main' (1) panicked at a.rs:2:3:\nboom\nstack backtrace:\n   0: x\n", "boom"),
+        # The test's own earlier output, and the last panic counts.
+        ("printed\n\nthread 'x' (2) panicked at a.rs:1:1:\nfirst\n\nthread 'x' (2) panicked at a.rs:9:9:\n"
+         "second\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n", "second"),
+        ("\nthread 'a' (3) panicked at a.rs:1:1:\n\nnote: run with `RUST_BACKTRACE=1` ...\n", ""),
+        ("a hook of the test's own printed this\n", None),
+    ],
+)
+def test_panic_message(stderr: str, message: str | None) -> None:
+    assert libtest.panic_message(stderr) == message
+
+
+@pytest.mark.parametrize(
+    ("expected", "message", "result", "note"),
+    [
+        ("boom", "a big boom here", "ok", ""),
+        ("", "anything", "ok", ""),
+        ("index out of bounds", "index out of bounds: the len is 0 but the index is 1", "ok", ""),
+        ("Boom", "boom", "FAILED",
+         'panic did not contain expected string\n      panic message: "boom"\n expected substring: "Boom"'),
+        ("zz", "Box<dyn Any>", "FAILED",
+         "expected panic with string value,\n found non-string value: `Box<dyn Any>`\n     expected substring: \"zz\""),
+    ],
+)
+def test_judge_panic_as_libtests_calc_result(expected: str, message: str, result: str, note: str) -> None:
+    assert libtest.judge_panic(expected, message) == libtest.PanicVerdict(result, note)
+
+
+@pytest.mark.parametrize(
+    ("text", "debug"),
+    [
+        ("plain", '"plain"'),
+        ('say "hi"\\', '"say \\"hi\\"\\\\"'),
+        ("a\nb\tc\r\0", '"a\\nb\\tc\\r\\0"'),
+        ("it's ünïcödé ✓", '"it\'s ünïcödé ✓"'),
+        ("\x07\u200b", '"\\u{7}\\u{200b}"'),
+        ("e\u0301", '"e\\u{301}"'),  # a combining accent is escaped, as core does for Grapheme_Extend
+    ],
+)
+def test_rust_debug_str(text: str, debug: str) -> None:
+    assert libtest.rust_debug_str(text) == debug
+
+
+NOTICE = "[    0.413823] CRIT: [libmusl] <abort.c @    7> abort called\n"
+STREAMED = [
+    # A batch that aborted in its second test, lib-musl's notice after the started line.
+    "\nrunning 3 tests\ntest a ... ok\ntest b - should panic ... " + NOTICE,
+    # --nocapture: the test's own lines between its name and its result, blank lines among them.
+    "\nrunning 2 tests\ntest a ... printed\n\nmore\nok\ntest b ... ok\n\ntest result: ok. 2 passed; 0 failed; "
+    "0 ignored; 0 measured; 5 filtered out; finished in 0.01s\n\n",
+    # A finished batch with a failure: its failures section is not the run's progress.
+    "\nrunning 2 tests\ntest a ... FAILED\ntest b ... ok\n\nfailures:\n\n---- a stdout ----\nError: x\n\n"
+    "\nfailures:\n    a\n\ntest result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 3 filtered out; "
+    "finished in 0.00s\n\n",
+    "\nrunning 1 test\ntest a ... ",  # the boot ended in the middle of a test
+    "a crash before libtest's first line\n",
+    # Blank lines: at the start of the run, at its end, before the summary; a last line unended.
+    "\nrunning 1 test\n\n\ntest a ... ok\n\n\n\ntest result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; "
+    "0 filtered out; finished in 0.01s\n",
+    "\nrunning 1 test\n\n",
+    "\nrunning 1 test\n\n\n\nfailures:\n",
+    "\nrunning 1 test\ntest a ... ok\n\nfailures:\n",
+    "\nrunning 1 test\ntest a ... printed, no newline",
+    "\nrunning 1 test\n\ntest a ... ",
+    # The notice ends a line; what follows it goes on that line, as in the whole text.
+    "\nrunning 2 tests\ntest a ... " + NOTICE + "ok\ntest b ... " + NOTICE.rstrip("\n"),
+    "\nrunning 1 test\ntest a ... " + NOTICE + "\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; "
+    "0 measured; 0 filtered out; finished in 0.01s\n",
+]
+
+
+@pytest.mark.parametrize("text", STREAMED)
+@pytest.mark.parametrize("size", [1, 2, 5, 13, 1000])
+def test_a_boots_progress_is_streamed_as_it_would_be_shown_at_its_end(text: str, size: int) -> None:
+    stream = libtest.RegionStream()
+    shown = "".join(stream.feed(text[at : at + size]) for at in range(0, len(text), size)) + stream.finish()
+    assert shown == libtest.ending_newline(libtest.read_progress(libtest.without_abort_notice(text)).region)
+
+
+def test_a_started_test_and_finished_lines_are_shown_before_the_boot_ends() -> None:
+    stream = libtest.RegionStream()
+    assert stream.feed("\nrunning 2 tests\ntest a ... o") == "test a ... "  # its name as it starts
+    assert stream.feed("k\ntest b ... ok\n") == "ok\ntest b ... ok\n"
+    assert stream.feed("\n") == ""  # a blank line may be the one before the summary
+    assert stream.feed("test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; ") == ""
+    assert stream.finish() == ""
+
+
+def test_later_boots_are_shown_while_they_run() -> None:
+    fake = FakeHarness({"a": "should_panic", "b": "ok", "c": "ok"})
+    _, first = fake.run(())
+    shown: list[str] = []
+    seen_during: list[str] = []
+
+    def boot(
+        args: tuple[str, ...],
+        out: aborted.Write | None = None,
+        err: aborted.Write | None = None,
+        env: aborted.Environment = (),
+    ) -> tuple[Outcome, str, str]:
+        result = fake.boot(args, out, err, env)
+        seen_during.append("".join(shown))  # before finish_run has the boot's result
+        return result
+
+    aborted.finish_run((), first, boot, lambda _: True, shown.append, lambda: 0.0)
+    assert "test b ... ok\ntest c ... ok\n" in seen_during[-1]
+
+
+def test_a_panic_abort_tests_binary_judges_its_should_panic_tests_itself() -> None:
+    """Built with -Zpanic-abort-tests, the binary has libtest's secondary mode: one boot with
+    __RUST_TEST_INVOKE=NAME per aborting should_panic test, and no reading of expectations."""
+    suite = {"a_matches": "should_panic", "b_differs": "should_panic", "c_ok": "ok"}
+    fake = FakeHarness(suite, expected={"a_matches": "boom", "b_differs": "bang"})
+    _, first = fake.run(())
+    shown = [first]
+
+    def never() -> tuple[dict[str, str | None] | str, int]:
+        raise AssertionError("expectations read for a binary that judges itself")
+
+    outcome = aborted.finish_run(
+        (), first, fake.boot, lambda _: True, shown.append, lambda: 0.0, expectations=never, invoke=True
+    )
+    text = "".join(shown)
+    assert "test a_matches - should panic ... ok\n" in text
+    assert "test b_differs - should panic ... FAILED\n" in text
+    assert (
+        "---- b_differs stdout ----\n---- b_differs stderr ----\npanic did not contain expected string\n"
+        '      panic message: "boom in b_differs"\n'
+    ) in text
+    assert "test result: FAILED. 2 passed; 1 failed;" in text and outcome.status == 101
+    invoked = [dict(env)[aborted.INVOKE_VARIABLE] for env in fake.environments if env]
+    assert invoked == ["a_matches", "b_differs"]
+    assert outcome.message is not None and "2 should_panic test(s) judged by libtest in the guest" in outcome.message
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "in_process_args", "in_process_env"),
+    [
+        ((), (), aborted.IN_PROCESS_ARGS, (aborted.IN_PROCESS_ENV,)),
+        # Options go first: after a `--` every word is a filter.
+        (("--", "--exact"), (("A", "1"),), (*aborted.IN_PROCESS_ARGS, "--", "--exact"),
+         (("A", "1"), aborted.IN_PROCESS_ENV)),
+        ((), (("RUSTC_BOOTSTRAP", "yes"),), aborted.IN_PROCESS_ARGS, (("RUSTC_BOOTSTRAP", "yes"),)),
+        (("--list",), (), ("--list",), ()),  # listing spawns nothing
+    ],
+)
+def test_in_process(
+    args: tuple[str, ...],
+    env: aborted.Environment,
+    in_process_args: tuple[str, ...],
+    in_process_env: aborted.Environment,
+) -> None:
+    assert aborted.in_process(args, env) == (in_process_args, in_process_env)
+
+
+# Pieces a boot's console carries: libtest's lines, a test's own output, blank lines, lib-musl's
+# notice (which ends a line), a summary, a failures heading, and text without a newline.
+_PIECES = st.sampled_from(
+    [
+        "\nrunning 2 tests\n",
+        "test a ... ",
+        "test b - should panic ... ",
+        "ok\n",
+        "FAILED\n",
+        "\n",
+        "printed by the test",
+        "failures:\n",
+        NOTICE,
+        NOTICE.rstrip("\n"),
+        "test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s\n",
+        "x",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(_PIECES, max_size=14), cuts=st.lists(st.integers(1, 40), min_size=1, max_size=8))
+def test_any_console_output_streams_as_its_end_would_show_it(pieces: list[str], cuts: list[int]) -> None:
+    text = "".join(pieces)
+    stream = libtest.RegionStream()
+    shown, at, turn = [], 0, 0
+    while at < len(text):
+        size = cuts[turn % len(cuts)]
+        shown.append(stream.feed(text[at : at + size]))
+        at, turn = at + size, turn + 1
+    shown.append(stream.finish())
+    assert "".join(shown) == libtest.ending_newline(libtest.read_progress(libtest.without_abort_notice(text)).region)

@@ -226,3 +226,88 @@ def test_aborting_tests_are_finished_as_on_a_host_with_panic_abort_tests(
         assert "a_passes" not in skipped.stdout and "c_fails" not in skipped.stdout
     finally:
         added.unlink()  # the module's other tests count the example's test binaries
+
+
+def test_should_panic_expected_text_is_checked_as_on_a_host(
+    tools: Tools, project: tuple[Path, dict[str, str], list[str], str]
+) -> None:
+    """A should_panic test passes only if its panic message contains its expected text: the host
+    (unwinding, or -Cpanic=abort -Zpanic-abort-tests) gives 5 passed, c_expected_differs FAILED."""
+    folder = project[0]
+    added = folder / "tests" / "expected.rs"
+    shutil.copy(PROGRAMS / "should_panic_expected.rs", added)
+    try:
+        run = cargo(project, "test", "--test", "expected")
+        out = run.stdout
+        assert run.returncode == 101, out[-3000:] + run.stderr[-3000:]
+        for line in (
+            "test a_passes ... ok",
+            "test b_expected_matches - should panic ... ok",
+            "test c_expected_differs - should panic ... FAILED",
+            "test d_formatted_message_matches - should panic ... ok",
+            "test e_plain_should_panic - should panic ... ok",
+            "test f_passes_after ... ok",
+        ):
+            assert line in out.splitlines(), out
+        # libtest's note and the panic, in the test's stderr block as the host's -Zpanic-abort-tests has it.
+        assert (
+            "---- c_expected_differs stderr ----\n"
+            "panic did not contain expected string\n"
+            '      panic message: "boom, not what was expected"\n'
+            ' expected substring: "bang"\n'
+        ) in out, out
+        assert "\nfailures:\n    c_expected_differs\n" in out
+        assert "test result: FAILED. 5 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out" in out
+        assert "3 should_panic message(s) compared with their expected text" in run.stderr, run.stderr
+
+        matching = cargo(project, "test", "--test", "expected", "--", "--skip", "c_expected")
+        assert matching.returncode == 0, matching.stdout[-3000:] + matching.stderr[-3000:]
+        assert "test result: ok. 5 passed; 0 failed; 0 ignored; 0 measured; 1 filtered out" in matching.stdout
+    finally:
+        added.unlink()  # the module's other tests count the example's test binaries
+
+
+def test_a_panic_abort_tests_binary_runs_in_one_process_and_judges_its_should_panic_tests(
+    tools: Tools, project: tuple[Path, dict[str, str], list[str], str]
+) -> None:
+    """Built with -Zpanic-abort-tests (as a host builds panic=abort tests), libtest spawns a child
+    per test, which the guest cannot: kraftld-run runs the tests in one process and lets the
+    guest's libtest judge each aborting should_panic test (__RUST_TEST_INVOKE), as on the host."""
+    folder, environ, command, _ = project
+    added = folder / "tests" / "expected.rs"
+    shutil.copy(PROGRAMS / "should_panic_expected.rs", added)
+    try:
+        # A target folder of its own: the flag changes every crate's build, std's included.
+        flags = {"RUSTFLAGS": "-Zpanic-abort-tests", "CARGO_TARGET_DIR": str(folder / "target-abort")}
+        run = subprocess.run(
+            [*command, "test", "--offline", "--test", "expected"],
+            cwd=folder,
+            env={**environ, **flags},
+            capture_output=True,
+            text=True,
+            timeout=3000,
+        )
+        out = run.stdout
+        assert run.returncode == 101, out[-3000:] + run.stderr[-3000:]
+        assert "Failed to spawn" not in out
+        for line in (
+            "test a_passes ... ok",
+            "test b_expected_matches - should panic ... ok",
+            "test c_expected_differs - should panic ... FAILED",
+            "test d_formatted_message_matches - should panic ... ok",
+            "test e_plain_should_panic - should panic ... ok",
+            "test f_passes_after ... ok",
+        ):
+            assert line in out.splitlines(), out
+        # The note written by the guest's libtest in its secondary mode, its thread 'main'.
+        assert (
+            "---- c_expected_differs stderr ----\n"
+            "panic did not contain expected string\n"
+            '      panic message: "boom, not what was expected"\n'
+            ' expected substring: "bang"\n\n'
+            "thread 'main'"
+        ) in out, out
+        assert "test result: FAILED. 5 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out" in out
+        assert "4 should_panic test(s) judged by libtest in the guest (__RUST_TEST_INVOKE)" in run.stderr, run.stderr
+    finally:
+        added.unlink()  # the module's other tests count the example's test binaries

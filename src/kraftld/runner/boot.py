@@ -1,6 +1,7 @@
 """Boots an image for kraftld-run: picks the accelerator, boots once, and boots again under TCG
 only when KVM failed before the guest ran; a libtest binary that aborted mid-run boots again
-until its run is finished (aborted.py decides what each further boot runs).
+until its run is finished (aborted.py decides what each further boot runs, describe.py reads its
+should_panic expectations from one more boot stopped for gdb).
 
 The one place the runner starts QEMU (through process.start, or a starter a test injects) and
 reads its console; the settings, the guest's devices and QEMU's command come in ready-made.
@@ -8,6 +9,7 @@ reads its console; the settings, the guest's devices and QEMU's command come in 
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import glob
 import mmap
@@ -16,6 +18,7 @@ import re
 import selectors
 import shlex
 import socket
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -25,10 +28,10 @@ from typing import BinaryIO
 from ..errors import RunError
 from ..logs import log
 from ..process import stop_process_group
-from . import aborted, kvm, libtest, rootfs
+from . import aborted, describe, kvm, libtest, rootfs
 from .console import ConsoleFilter
 from .devices import guest_setup
-from .image import read_image
+from .image import ImageFacts, has_abort_harness, read_image
 from .kvm import BootFacts, Verdict
 from .process import Launch, Starter, start
 from .qemu import (
@@ -96,7 +99,12 @@ def run_image(
     if not os.path.isfile(image_file):
         raise RunError(f"image not found: {settings.image}", "link it with kraftld first")
     initrd = rootfs.initrd_source(settings.initrd, settings.cwd)
-    setup = guest_setup(settings, read_image(image_file), initrd)
+    facts = read_image(image_file)
+    invoke = _abort_harness(image_file, settings, facts, notice)
+    if invoke:
+        args, env = aborted.in_process(settings.args, settings.env)
+        settings = replace(settings, args=args, env=env)
+    setup = guest_setup(settings, facts, initrd)
     for port in [settings.gdb_port] if settings.gdb_port is not None else []:
         _check_port_free("127.0.0.1", port, "tcp", "--gdb")
     for publish in settings.publish:
@@ -145,10 +153,21 @@ def run_image(
             return outcome
         log.info("the test binary aborted before its summary: finishing the run in more boots")
 
-        def boot_again(args: tuple[str, ...]) -> tuple[Outcome, str, str]:
+        def boot_again(
+            args: tuple[str, ...],
+            out: aborted.Write | None = None,
+            err: aborted.Write | None = None,
+            env: aborted.Environment = (),
+        ) -> tuple[Outcome, str, str]:
             captured, errors = bytearray(), bytearray()
+            params = (*options.params, *(f"env.vars={name}={value}" for name, value in env))
             again, _ = _boot(
-                image, settings, args, replace(options, accel=accel), Sinks(captured.extend, errors.extend), starter
+                image,
+                settings,
+                args,
+                replace(options, accel=accel, params=params),
+                Sinks(_captured_and_shown(captured, out), _captured_and_shown(errors, err)),
+                starter,
             )
             return again, captured.decode(errors="replace"), errors.decode(errors="replace")
 
@@ -162,9 +181,42 @@ def run_image(
         def fits(args: tuple[str, ...]) -> bool:
             return fits_command_line(image, args, options.params)
 
+        def launch_stopped(stub: str) -> subprocess.Popen[bytes]:
+            # A boot for gdb only (describe.py): stopped at its first instruction, its console unread.
+            stopped = replace(options, accel=accel, gdb_port=None, gdb_socket=stub)
+            seed = [int.from_bytes(os.urandom(8), "little") for _ in range(4)]
+            return starter(Launch(qemu_command(image, ("--list",), stopped, seed), settings.cwd))
+
+        def expectations() -> tuple[describe.Expectations | str, int]:
+            return describe.read_expectations(symbols_file(image_file), launch_stopped)
+
         return aborted.finish_run(
-            settings.args, first_output, boot_again, fits, write, lambda: time.monotonic() - started, write_err
+            settings.args,
+            first_output,
+            boot_again,
+            fits,
+            write,
+            lambda: time.monotonic() - started,
+            write_err,
+            expectations,
+            invoke,
         )
+
+
+def _captured_and_shown(into: bytearray, live: Callable[[str], None] | None) -> Sink:
+    """A sink keeping a boot's bytes, and passing them on as text as they come (a character
+    split across two chunks waits for its second half)."""
+    if live is None:
+        return into.extend
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def sink(data: bytes) -> None:
+        into.extend(data)
+        text = decoder.decode(data)
+        if text:
+            live(text)
+
+    return sink
 
 
 def _first_boot(
@@ -187,6 +239,27 @@ def _first_boot(
         kvm.remember_verdict(choice.verdict_file, Verdict(False, failure))
         log.info("accelerator: TCG from now on (remembered in %s)", choice.verdict_file)
     return outcome, Accel.TCG
+
+
+def _abort_harness(image_file: str, settings: RunSettings, facts: ImageFacts | None, notice: Notice) -> bool:
+    """Whether the image is a test binary built with -Zpanic-abort-tests whose tests are to run
+    in one process (aborted.in_process) and be judged by libtest's secondary mode: it needs two
+    variables in the guest's environment beyond the user's."""
+    if not libtest.split_args(settings.args).runs_tests or not is_libtest_harness(image_file):
+        return False
+    if not has_abort_harness(symbols_file(image_file)):
+        return False
+    room = facts.params.get("env.vars", 0) if facts is not None else 0
+    if room < len(settings.env) + 2:
+        notice(
+            "kraftld-run: this test binary was built with -Zpanic-abort-tests, so it runs each test in a child "
+            "process, which the guest cannot start; running its tests in one process takes two variables in "
+            f"the guest's environment, and its env.vars holds {room} ({len(settings.env)} given): add "
+            "CONFIG_LIBPOSIX_ENVIRON_LIBPARAM: y to the Kraftfile (or raise "
+            "CONFIG_LIBPOSIX_ENVIRON_LIBPARAM_MAXCOUNT), or build the tests without -Zpanic-abort-tests"
+        )
+        return False
+    return True
 
 
 def is_libtest_harness(image: str) -> bool:

@@ -1,5 +1,5 @@
 """What a Unikraft image offers the runner, read from the image itself: its libraries and its
-boot parameters.
+boot parameters (and, from its symbols, which entry of libtest a test binary has).
 
 Unikraft records every library it linked in `.uk_libinfo` (uklibid's records: a header, then
 typed records, one a library name) and every boot parameter in `.uk_libparam_params` (one
@@ -91,3 +91,24 @@ def _string_at(elf: ELFFile, handle: BinaryIO, address: int) -> str:
             handle.seek(segment["p_offset"] + address - start)
             return handle.read(256).split(b"\0")[0].decode(errors="replace")
     raise ValueError(f"address {address:#x} is in no loaded segment")
+
+
+# rustc's harness calls libtest's test_main_static_abort only for a test crate compiled with
+# -Zpanic-abort-tests (compiler/rustc_builtin_macros/src/test_harness.rs); the link's
+# --gc-sections drops it from any other. Its name as v0 mangling ends it, and as legacy
+# mangling goes on (a hash follows).
+ABORT_HARNESS_SYMBOLS = (b"4test22test_main_static_abort\0", b"4test22test_main_static_abort17h")
+
+
+def has_abort_harness(symbols: str) -> bool:
+    """Whether the image whose symbols are in `symbols` (its .dbg) starts libtest by
+    `test_main_static_abort`: a primary that spawns a process per test, and a secondary mode
+    (env `__RUST_TEST_INVOKE=NAME`) that runs and judges one. The names of the symbol table are
+    searched as bytes: pyelftools' symbol objects take seconds for a Rust binary's 20,000."""
+    try:
+        with open(symbols, "rb") as handle:
+            strtab = ELFFile(handle).get_section_by_name(".strtab")
+            names = strtab.data() if strtab is not None else b""
+            return any(symbol in names for symbol in ABORT_HARNESS_SYMBOLS)
+    except (OSError, ELFError, ValueError):
+        return False

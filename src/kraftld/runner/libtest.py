@@ -17,6 +17,7 @@ cli.rs of Rust 1.96):
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -183,6 +184,96 @@ def without_abort_notice(text: str) -> str:
     return ABORT_NOTICE.sub("", text)
 
 
+_STARTED_PREFIX = re.compile(r"^test .+? \.\.\. ")
+
+
+def ending_newline(region: str) -> str:
+    """A run's progress lines as they go on the output; an unfinished last line stays open."""
+    if not region or region.endswith(" ... ") or region.endswith("\n"):
+        return region
+    return region + "\n"
+
+
+class RegionStream:
+    """A boot's progress lines shown as they arrive: in pieces, exactly what
+    `ending_newline(read_progress(without_abort_notice(stdout)).region)` gives at the end, each
+    line looked at once (a test printing megabytes under --nocapture stays linear).
+
+    Only what cannot change any more is let out: complete lines (lib-musl's abort notice taken
+    out: it ends a line, and what follows it continues that line), and of an unfinished line its
+    `test NAME ... ` (libtest prints it when the test starts). Blank lines wait for the next
+    line: the one before `failures:` or the summary is not the run's."""
+
+    def __init__(self) -> None:
+        self._raw = ""  # received after the last newline
+        self._carry = ""  # a line's start whose newline went with the abort notice
+        self._phase = "before"  # before the `running N tests` line, in the run, or done
+        self._blanks = 0  # blank lines held
+        self._partial = ""  # the start of the unfinished line already shown
+        self._any = False  # a line of the run was shown
+        self._owed = False  # the last line shown ends in ` ... `: its newline waits, as a blank does
+
+    def feed(self, chunk: str) -> str:
+        if self._phase == "done":
+            return ""
+        self._raw += chunk
+        out: list[str] = []
+        while self._phase != "done" and "\n" in self._raw:
+            raw, self._raw = self._raw.split("\n", 1)
+            clean = without_abort_notice(raw + "\n")
+            if not clean.endswith("\n"):
+                self._carry += clean
+                continue
+            line, self._carry = self._carry + clean[:-1], ""
+            out.append(self._line(line))
+        if self._phase == "in":
+            started = _STARTED_PREFIX.match(self._carry + self._raw)
+            if started and len(started[0]) > len(self._partial):
+                out.append(self._flush_blanks() + started[0][len(self._partial) :])
+                self._partial = started[0]
+        return "".join(out)
+
+    def finish(self) -> str:
+        """The rest, once the boot has ended."""
+        if self._phase != "in":
+            return ""
+        self._phase = "done"
+        last = self._carry + without_abort_notice(self._raw)
+        if SUMMARY.match(last):
+            self._phase = "in"
+            return self._line(last)
+        ending = "\n" if last and not last.endswith(" ... ") else ""
+        return self._flush_blanks() + last[len(self._partial) :] + ending if last else self._flush_blanks()
+
+    def _line(self, line: str) -> str:
+        if self._phase == "before":
+            if RUN_HEADER.match(line):
+                self._phase = "in"
+            return ""
+        if SUMMARY.match(line) or (line == "failures:" and self._blanks):
+            # The blank line before the end is not the run's; the ones before it are, and the
+            # run's last line gets its newline (ending_newline) unless it ends in ` ... `.
+            self._phase = "done"
+            if self._owed:
+                return "\n" * max(self._blanks - 1, 0)
+            return "\n" * max(self._blanks - 2, 0)
+        if not line:
+            self._blanks += 1
+            return ""
+        text = self._flush_blanks() + line[len(self._partial) :]
+        self._partial = ""
+        self._owed = line.endswith(" ... ")
+        return text if self._owed else text + "\n"
+
+    def _flush_blanks(self) -> str:
+        """The held blank lines (and a newline owed), now that a line follows them."""
+        blanks = "\n" * (self._blanks + self._owed)
+        self._blanks = 0
+        self._owed = False
+        self._any = True
+        return blanks
+
+
 def read_list(text: str) -> tuple[str, ...]:
     """The test names `--list` printed, in its order."""
     names = []
@@ -254,3 +345,70 @@ def aborted_result(test: Report) -> Report:
 def line_of(test: Report) -> str:
     mode = " - should panic" if test.should_panic else ""
     return f"test {test.name}{mode} ... {test.result}\n"
+
+
+# std's default panic hook (library/std/src/panicking.rs, default_hook) writes
+# `\nthread 'NAME' (ID) panicked at FILE:LINE:COL:\nMESSAGE\n` and then its backtrace note, or
+# the backtrace itself when RUST_BACKTRACE asks; MESSAGE is the payload when it is a &str or a
+# String, `Box<dyn Any>` otherwise (payload_as_str).
+_PANIC_HEADER = re.compile(r"^thread '.*'(?: \([0-9]+\))? panicked at .*:$", re.MULTILINE)
+_PANIC_TAILS = ("\nnote: run with `RUST_BACKTRACE=", "\nstack backtrace:\n")
+NON_STRING_PAYLOAD = "Box<dyn Any>"
+
+
+def panic_message(stderr: str) -> str | None:
+    """The message of the last panic std's hook reported in `stderr` (on this target the panic
+    that ended the binary), or None when there is none (a hook of the test's own, say)."""
+    headers = list(_PANIC_HEADER.finditer(stderr))
+    if not headers:
+        return None
+    body = stderr[headers[-1].end() + 1 :]
+    cut = min((at for at in (body.find(tail) for tail in _PANIC_TAILS) if at != -1), default=None)
+    if cut is not None:
+        return body[:cut]
+    return body[:-1] if body.endswith("\n") else body
+
+
+@dataclass(frozen=True)
+class PanicVerdict:
+    result: str  # ok or FAILED
+    note: str  # what libtest says of a failure (its TrFailedMsg), empty when ok
+
+
+def judge_panic(expected: str, message: str) -> PanicVerdict:
+    """libtest's verdict on a should_panic(expected = ...) test that panicked with `message`
+    (test_result.rs, calc_result): the message must contain the expected text."""
+    if expected in message:
+        return PanicVerdict("ok", "")
+    if message == NON_STRING_PAYLOAD:
+        # std's hook prints this for a payload that is no string; libtest then names the
+        # payload's TypeId, which the guest's output does not tell.
+        return PanicVerdict(
+            "FAILED",
+            f"expected panic with string value,\n found non-string value: `{NON_STRING_PAYLOAD}`\n"
+            f"     expected substring: {rust_debug_str(expected)}",
+        )
+    return PanicVerdict(
+        "FAILED",
+        "panic did not contain expected string\n"
+        f"      panic message: {rust_debug_str(message)}\n"
+        f" expected substring: {rust_debug_str(expected)}",
+    )
+
+
+_DEBUG_ESCAPES = {"\0": "\\0", "\t": "\\t", "\r": "\\r", "\n": "\\n", "\\": "\\\\", '"': '\\"'}
+
+
+def rust_debug_str(text: str) -> str:
+    """`text` as Rust's `{:?}` writes a str (core's char::escape_debug_ext): quoted, the few
+    named escapes, `\\u{..}` for what is not printable or combines with the char before it.
+    Python's isprintable() and combining() stand in for core's own Unicode tables."""
+    out = []
+    for char in text:
+        if char in _DEBUG_ESCAPES:
+            out.append(_DEBUG_ESCAPES[char])
+        elif (char.isprintable() or char == " ") and not unicodedata.combining(char):
+            out.append(char)
+        else:
+            out.append(f"\\u{{{ord(char):x}}}")
+    return '"' + "".join(out) + '"'

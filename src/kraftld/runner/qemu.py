@@ -65,6 +65,9 @@ class BootOptions:
     shares: tuple[Share, ...] = ()
     network: Network | None = None
     gdb_port: int | None = None
+    # A gdb stub on a Unix socket, the guest stopped: for the runner's own gdb (describe.py),
+    # which must work where loopback does not (cargo run under `unshare -n`).
+    gdb_socket: str | None = None
     params: tuple[str, ...] = field(default=())  # boot parameters before the `--`, unquoted
     initrd: str | None = None  # a cpio file QEMU loads beside the kernel (a multiboot module)
 
@@ -113,6 +116,8 @@ def device_args(options: BootOptions) -> list[str]:
     if options.gdb_port is not None:
         # -S: the guest waits, stopped before its first instruction, for the debugger to continue it.
         args += ["-gdb", f"tcp:127.0.0.1:{options.gdb_port}", "-S"]
+    elif options.gdb_socket is not None:
+        args += ["-gdb", f"unix:{_option_value(options.gdb_socket)},server=on,wait=off", "-S"]
     return args
 
 
