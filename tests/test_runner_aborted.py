@@ -166,7 +166,9 @@ def test_lib_musls_abort_notice_is_left_out_of_later_boots() -> None:
     _, first = fake.run(())
     shown = [first]
     outcome = aborted.finish_run((), first, fake.boot, lambda _: True, shown.append, lambda: 0.0)
-    assert "".join(shown).startswith(
+    assert "".join(
+        shown
+    ).startswith(
         "\nrunning 3 tests\n"
         "test a - should panic ... " + notice + "test a - should panic ... ok\n"  # the first boot, as shown
         "test b ... FAILED\n"
@@ -194,8 +196,17 @@ def test_only_should_panic_aborts_give_status_0() -> None:
         (
             ("--skip", "a_ok", "--test-threads", "4"),
             ("--skip", "a_ok", "--list"),
-            ("--test-threads=1", "--exact", "c_ok", "d_fails", "e_ignored", "f_ok", "g_should_panic", "y_ignored",
-             "z_ignored"),
+            (
+                "--test-threads=1",
+                "--exact",
+                "c_ok",
+                "d_fails",
+                "e_ignored",
+                "f_ok",
+                "g_should_panic",
+                "y_ignored",
+                "z_ignored",
+            ),
             1,
         ),
         # --ignored stays, so the ignored tests run; the others count as filtered out.
@@ -256,8 +267,13 @@ def test_a_binary_crashing_before_its_tests_is_not_finished_forever() -> None:
     ("args", "outcome", "output", "finish_it"),
     [
         ((), CRASHED, "\nrunning 2 tests\ntest a - should panic ... ", True),
-        ((), CRASHED, "\nrunning 2 tests\ntest a ... ok\n\ntest result: ok. 1 passed; 0 failed; 0 ignored; "
-         "0 measured; 0 filtered out; finished in 0.00s\n\n", False),
+        (
+            (),
+            CRASHED,
+            "\nrunning 2 tests\ntest a ... ok\n\ntest result: ok. 1 passed; 0 failed; 0 ignored; "
+            "0 measured; 0 filtered out; finished in 0.00s\n\n",
+            False,
+        ),
         ((), EXITED_0, "\nrunning 2 tests\ntest a ... ok\n", False),
         ((), CRASHED, "a plain program crashed\n", False),
         (("-q",), CRASHED, "\nrunning 2 tests\n.", False),
@@ -275,10 +291,20 @@ def test_which_runs_are_finished(args: tuple[str, ...], outcome: Outcome, output
         (["foo", "--exact"], (), ("foo", "--exact"), (), "pretty"),
         (["--skip", "a", "--skip=b", "x"], (), ("--skip", "a", "--skip=b", "x"), (), "pretty"),
         (["--test-threads", "2", "--nocapture"], ("--nocapture",), (), ("--test-threads", "2"), "pretty"),
-        (["--format", "terse", "-Z", "unstable-options"], ("--format", "terse", "-Z", "unstable-options"), (), (),
-         "terse"),
-        (["-Zunstable-options", "--quiet", "--", "--weird"], ("-Zunstable-options", "--quiet"), ("--weird",), (),
-         "terse"),
+        (
+            ["--format", "terse", "-Z", "unstable-options"],
+            ("--format", "terse", "-Z", "unstable-options"),
+            (),
+            (),
+            "terse",
+        ),
+        (
+            ["-Zunstable-options", "--quiet", "--", "--weird"],
+            ("-Zunstable-options", "--quiet"),
+            ("--weird",),
+            (),
+            "terse",
+        ),
         (["--color=never", "--test-threads=1"], ("--color=never",), (), ("--test-threads=1",), "pretty"),
     ],
 )
@@ -406,13 +432,19 @@ def test_no_expectations_are_read_when_no_should_panic_test_aborts() -> None:
 @pytest.mark.parametrize(
     ("stderr", "message"),
     [
-        ("\nthread 'a' (3) panicked at tests/x.rs:1:5:\nboom\nnote: run with `RUST_BACKTRACE=1` environment "
-         "variable to display a backtrace\n", "boom"),
+        (
+            "\nthread 'a' (3) panicked at tests/x.rs:1:5:\nboom\nnote: run with `RUST_BACKTRACE=1` environment "
+            "variable to display a backtrace\n",
+            "boom",
+        ),
         ("\nthread 'a' panicked at src/lib.rs:1:1:\ntwo\nlines\n", "two\nlines"),  # no backtrace support
         ("\nthread 'main' (1) panicked at a.rs:2:3:\nboom\nstack backtrace:\n   0: x\n", "boom"),
         # The test's own earlier output, and the last panic counts.
-        ("printed\n\nthread 'x' (2) panicked at a.rs:1:1:\nfirst\n\nthread 'x' (2) panicked at a.rs:9:9:\n"
-         "second\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n", "second"),
+        (
+            "printed\n\nthread 'x' (2) panicked at a.rs:1:1:\nfirst\n\nthread 'x' (2) panicked at a.rs:9:9:\n"
+            "second\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n",
+            "second",
+        ),
         ("\nthread 'a' (3) panicked at a.rs:1:1:\n\nnote: run with `RUST_BACKTRACE=1` ...\n", ""),
         ("a hook of the test's own printed this\n", None),
     ],
@@ -427,10 +459,18 @@ def test_panic_message(stderr: str, message: str | None) -> None:
         ("boom", "a big boom here", "ok", ""),
         ("", "anything", "ok", ""),
         ("index out of bounds", "index out of bounds: the len is 0 but the index is 1", "ok", ""),
-        ("Boom", "boom", "FAILED",
-         'panic did not contain expected string\n      panic message: "boom"\n expected substring: "Boom"'),
-        ("zz", "Box<dyn Any>", "FAILED",
-         "expected panic with string value,\n found non-string value: `Box<dyn Any>`\n     expected substring: \"zz\""),
+        (
+            "Boom",
+            "boom",
+            "FAILED",
+            'panic did not contain expected string\n      panic message: "boom"\n expected substring: "Boom"',
+        ),
+        (
+            "zz",
+            "Box<dyn Any>",
+            "FAILED",
+            'expected panic with string value,\n found non-string value: `Box<dyn Any>`\n     expected substring: "zz"',
+        ),
     ],
 )
 def test_judge_panic_as_libtests_calc_result(expected: str, message: str, result: str, note: str) -> None:
@@ -549,8 +589,12 @@ def test_a_panic_abort_tests_binary_judges_its_should_panic_tests_itself() -> No
     [
         ((), (), aborted.IN_PROCESS_ARGS, (aborted.IN_PROCESS_ENV,)),
         # Options go first: after a `--` every word is a filter.
-        (("--", "--exact"), (("A", "1"),), (*aborted.IN_PROCESS_ARGS, "--", "--exact"),
-         (("A", "1"), aborted.IN_PROCESS_ENV)),
+        (
+            ("--", "--exact"),
+            (("A", "1"),),
+            (*aborted.IN_PROCESS_ARGS, "--", "--exact"),
+            (("A", "1"), aborted.IN_PROCESS_ENV),
+        ),
         ((), (("RUSTC_BOOTSTRAP", "yes"),), aborted.IN_PROCESS_ARGS, (("RUSTC_BOOTSTRAP", "yes"),)),
         (("--list",), (), ("--list",), ()),  # listing spawns nothing
     ],

@@ -57,8 +57,7 @@ def test_expectations_come_from_gdbs_dump_and_the_stopped_boot_is_stopped(tmp_pa
 
     gdb = fake_gdb(
         tmp_path,
-        'print(\'kraftld-test {"name": "a", "variant": "YesWithMessage", "expected": "boom"}\')\n'
-        f"print({END!r})",
+        f'print(\'kraftld-test {{"name": "a", "variant": "YesWithMessage", "expected": "boom"}}\')\nprint({END!r})',
     )
     assert describe.read_expectations("app.dbg", launch, gdb) == ({"a": "boom"}, 1)
     assert launched[0].poll() is not None

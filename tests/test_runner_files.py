@@ -132,9 +132,7 @@ def test_initrd_option_is_the_callers_relative_path(tmp_path: Path) -> None:
 def test_initrd_becomes_a_fstab_entry_before_the_volumes(tmp_path: Path) -> None:
     parsed = parse_run_args(["-v", f"{tmp_path}:/data", "img"], {}, str(tmp_path))
     assert isinstance(parsed, RunSettings)
-    facts = ImageFacts(
-        WITH_CPIO.libraries | {"lib9pfs", "libuk9p", "libvirtio_9p", "libvirtio_pci"}, WITH_CPIO.params
-    )
+    facts = ImageFacts(WITH_CPIO.libraries | {"lib9pfs", "libuk9p", "libvirtio_9p", "libvirtio_pci"}, WITH_CPIO.params)
     setup = guest_setup(parsed, facts, Initrd(str(tmp_path), "--initrd"))
     assert setup.params[:2] == (f"vfs.fstab={INITRD_FSTAB}", "vfs.fstab=fs0:/data:9pfs:0x0::mkmp")
     with pytest.raises(RunError, match="holds at most 1"):

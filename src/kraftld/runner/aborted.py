@@ -173,17 +173,15 @@ def finish_run(
     write(libtest.render_summary(run.results, run.failures, filtered_out, elapsed()))
     failed = libtest.tally(run.results).failed
     message = (
-        f"{run.aborts} test(s) ended the test binary (panic=abort); the run was finished in "
-        f"{run.boots} more boot(s)"
+        f"{run.aborts} test(s) ended the test binary (panic=abort); the run was finished in {run.boots} more boot(s)"
     )
     if run.checked and invoke:
         message += f"; {run.checked} should_panic test(s) judged by libtest in the guest ({INVOKE_VARIABLE})"
     elif run.checked:
         message += f"; {run.checked} should_panic message(s) compared with their expected text"
     if run.unchecked:
-        message += (
-            f"; should_panic's expected text not checked for {len(run.unchecked)} test(s): "
-            + "; ".join(dict.fromkeys(run.unchecked))
+        message += f"; should_panic's expected text not checked for {len(run.unchecked)} test(s): " + "; ".join(
+            dict.fromkeys(run.unchecked)
         )
     return Outcome(Ending.EXITED, TEST_FAILED_STATUS if failed else 0, message)
 
@@ -267,9 +265,7 @@ class _Judge:
         return "FAILED", output
 
 
-def _record_abort(
-    run: _Run, progress: Progress, text: str, write: Write, harness: HarnessArgs, judge: _Judge
-) -> None:
+def _record_abort(run: _Run, progress: Progress, text: str, write: Write, harness: HarnessArgs, judge: _Judge) -> None:
     """The running test ended the binary: complete its line as libtest would have."""
     assert progress.running is not None
     if progress.running.should_panic:

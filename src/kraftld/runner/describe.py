@@ -128,4 +128,3 @@ def read_expectations(symbols: str, launch: LaunchStopped, gdb: str | None = Non
         last = (done.stderr.strip().splitlines() or ["no message"])[-1]
         return f"gdb could not read the test table from {symbols} ({last})", 1
     return found, 1
-
