@@ -63,16 +63,16 @@ def plan_launcher(cache: str, compiler: str = "gcc") -> Compiled:
 
 @dataclass(frozen=True)
 class CompilerSetup:
-    """What Unikraft's make is given to compile: the launcher, the tools behind it, the environment it adds."""
+    """The tools Unikraft's make compiles through behind kraftld's launcher, and the environment
+    they add (kraftld-cc's compiles use them without the launcher)."""
 
     ccache: str | None  # the ccache program, or None
     distcc: str | None  # the distcc program, or None
     environ: tuple[tuple[str, str], ...]  # added to make's environment
-    launcher: Compiled
 
-    def cc_variable(self, build_dir: str) -> str:
-        """The CC= word for make."""
-        words = [self.launcher.output, build_dir]
+    def cc_variable(self, launcher: str, build_dir: str) -> str:
+        """The CC= word for make: the launcher (`plan_launcher`'s output), then these tools."""
+        words = [launcher, build_dir]
         if self.ccache:
             words.append(self.ccache)
         elif self.distcc:
@@ -99,7 +99,7 @@ def compiler_setup(environ: Mapping[str, str], cache: str) -> CompilerSetup:
                 added["CCACHE_MAXSIZE"] = DEFAULT_CCACHE_MAXSIZE
         if distcc and not environ.get("CCACHE_PREFIX"):
             added["CCACHE_PREFIX"] = distcc
-    return CompilerSetup(ccache, distcc, tuple(sorted(added.items())), plan_launcher(cache))
+    return CompilerSetup(ccache, distcc, tuple(sorted(added.items())))
 
 
 def _wanted_tool(environ: Mapping[str, str], variable: str, program: str) -> str | None:

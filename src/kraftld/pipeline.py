@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from . import buildprogress, headstart
-from .ccache import compiler_setup
+from .ccache import compiler_setup, plan_launcher
 from .config import BuildConfig, image_name, render_defconfig, select_target
 from .execute import LinkResult, Notify, Progress, execute
 from .execute.deliver import remove_failed_output
@@ -195,5 +195,6 @@ def plan_from_line(
         None if app_folder_is_plain() else shipped_app_texts(),
         archives,
         compiler_setup(environ, settings.cache),
+        plan_launcher(settings.cache),
     )
     return plan, probed

@@ -129,6 +129,7 @@ def plan_link(
     app_copy: Mapping[str, str] | None = None,
     archives: str | None = None,
     compiler: CompilerSetup | None = None,
+    launcher: Compiled | None = None,  # `ccache.plan_launcher`'s: needed with `compiler`
 ) -> LinkPlan:
     check_plain_path(
         cache, "the cache folder", "set KRAFTLD_CACHE to a folder whose path has only letters, digits and ./_-+@"
@@ -179,13 +180,14 @@ def plan_link(
         f"N={config.name}",
     ) + ((f"L={':'.join(lib.path for lib in config.libraries)}",) if config.libraries else ())
     environ = dict(make.environ)
-    launcher: Compiled | None = None
-    if compiler is not None:  # Unikraft compiles through kraftld's launcher (and ccache): see ccache.py
+    if compiler is None:
+        launcher = None
+    else:  # Unikraft compiles through kraftld's launcher (and ccache): see ccache.py
         for tool in (compiler.ccache, compiler.distcc):
             if tool:
                 check_plain_path(tool, f"{os.path.basename(tool)}'s path", "install it in a folder with a plain path")
-        launcher = compiler.launcher  # under the cache folder, whose path is plain
-        make_vars += (compiler.cc_variable(paths.build),)
+        assert launcher is not None, "a compiler setup needs the launcher it runs behind"
+        make_vars += (compiler.cc_variable(launcher.output, paths.build),)  # under the cache: plain
         environ.update(compiler.environ)
     pass_fds: tuple[int, ...] = ()
     jobs: tuple[str, ...] = (f"-j{make.jobs}",)
