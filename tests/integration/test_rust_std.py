@@ -9,12 +9,14 @@ KRAFTLD_TEST_RUST_STD_CARGO / KRAFTLD_TEST_RUST_STD_RUSTC naming another (nightl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -193,15 +195,25 @@ def test_libtest_arguments_reach_the_test_binary(
     assert "test threads_join ... ok" in through_cargo.stdout and "1 passed" in through_cargo.stdout
 
 
+@contextlib.contextmanager
+def added_test(folder: Path, program: str, name: str) -> Iterator[None]:
+    """tests/programs/PROGRAM as the project's integration test NAME, removed after: the module's
+    other tests count the example's test binaries."""
+    added = folder / "tests" / name
+    shutil.copy(PROGRAMS / program, added)
+    try:
+        yield
+    finally:
+        added.unlink()
+
+
 def test_aborting_tests_are_finished_as_on_a_host_with_panic_abort_tests(
     tools: Tools, project: tuple[Path, dict[str, str], list[str], str]
 ) -> None:
     """should_panic tests and failing assertions abort the whole binary here (panic=abort):
     kraftld-run boots again for the tests left and gives libtest's summary and status."""
     folder = project[0]
-    added = folder / "tests" / "aborting.rs"
-    shutil.copy(PROGRAMS / "aborting_tests.rs", added)
-    try:
+    with added_test(folder, "aborting_tests.rs", "aborting.rs"):
         run = cargo(project, "test", "--test", "aborting")
         out = run.stdout
         assert run.returncode == 101, out[-3000:] + run.stderr[-3000:]
@@ -224,8 +236,6 @@ def test_aborting_tests_are_finished_as_on_a_host_with_panic_abort_tests(
         assert skipped.returncode == 0, skipped.stdout[-3000:] + skipped.stderr[-3000:]
         assert "test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 2 filtered out" in skipped.stdout
         assert "a_passes" not in skipped.stdout and "c_fails" not in skipped.stdout
-    finally:
-        added.unlink()  # the module's other tests count the example's test binaries
 
 
 # What the host's libtest prints for tests/programs/should_panic_expected.rs (unwinding, or
@@ -246,9 +256,7 @@ def test_should_panic_expected_text_is_checked_as_on_a_host(
     """A should_panic test passes only if its panic message contains its expected text: the host
     (unwinding, or -Cpanic=abort -Zpanic-abort-tests) gives 5 passed, c_expected_differs FAILED."""
     folder = project[0]
-    added = folder / "tests" / "expected.rs"
-    shutil.copy(PROGRAMS / "should_panic_expected.rs", added)
-    try:
+    with added_test(folder, "should_panic_expected.rs", "expected.rs"):
         run = cargo(project, "test", "--test", "expected")
         out = run.stdout
         assert run.returncode == 101, out[-3000:] + run.stderr[-3000:]
@@ -268,8 +276,6 @@ def test_should_panic_expected_text_is_checked_as_on_a_host(
         matching = cargo(project, "test", "--test", "expected", "--", "--skip", "c_expected")
         assert matching.returncode == 0, matching.stdout[-3000:] + matching.stderr[-3000:]
         assert "test result: ok. 5 passed; 0 failed; 0 ignored; 0 measured; 1 filtered out" in matching.stdout
-    finally:
-        added.unlink()  # the module's other tests count the example's test binaries
 
 
 def test_a_panic_abort_tests_binary_runs_in_one_process_and_judges_its_should_panic_tests(
@@ -279,9 +285,7 @@ def test_a_panic_abort_tests_binary_runs_in_one_process_and_judges_its_should_pa
     per test, which the guest cannot: kraftld-run runs the tests in one process and lets the
     guest's libtest judge each aborting should_panic test (__RUST_TEST_INVOKE), as on the host."""
     folder, environ, command, _ = project
-    added = folder / "tests" / "expected.rs"
-    shutil.copy(PROGRAMS / "should_panic_expected.rs", added)
-    try:
+    with added_test(folder, "should_panic_expected.rs", "expected.rs"):
         # A target folder of its own: the flag changes every crate's build, std's included.
         flags = {"RUSTFLAGS": "-Zpanic-abort-tests", "CARGO_TARGET_DIR": str(folder / "target-abort")}
         run = subprocess.run(
@@ -307,5 +311,3 @@ def test_a_panic_abort_tests_binary_runs_in_one_process_and_judges_its_should_pa
         ) in out, out
         assert "test result: FAILED. 5 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out" in out
         assert "4 should_panic test(s) judged by libtest in the guest (__RUST_TEST_INVOKE)" in run.stderr, run.stderr
-    finally:
-        added.unlink()  # the module's other tests count the example's test binaries
