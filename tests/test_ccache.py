@@ -167,20 +167,24 @@ def test_the_launcher_resolves_a_build_folder_reached_through_a_link(run_launche
     assert record[1:5] == ["-c", "x.c", "-o", "x.o"]
 
 
+STORE = ["--objects=/c/ccache/kraftld-objects", "--config=include/uk/bits/config.h"]
+
+
 @pytest.mark.parametrize(
     ("environ", "cc_words", "added"),
     [
-        # ccache installed: used, its store in kraftld's cache, bounded.
-        ({}, ["ccache", "gcc"], {"CCACHE_DIR": "/c/ccache", "CCACHE_MAXSIZE": "2G"}),
-        ({"KRAFTLD_CCACHE": "1"}, ["ccache", "gcc"], {"CCACHE_DIR": "/c/ccache", "CCACHE_MAXSIZE": "2G"}),
+        # ccache installed: used, its store in kraftld's cache, bounded; the object store beside it.
+        ({}, [*STORE, "ccache", "gcc"], {"CCACHE_DIR": "/c/ccache", "CCACHE_MAXSIZE": "2G"}),
+        ({"KRAFTLD_CCACHE": "1"}, [*STORE, "ccache", "gcc"], {"CCACHE_DIR": "/c/ccache", "CCACHE_MAXSIZE": "2G"}),
         ({"KRAFTLD_CCACHE": "0"}, ["gcc"], {}),
+        ({"KRAFTLD_OBJECTS": "0"}, ["ccache", "gcc"], {"CCACHE_DIR": "/c/ccache", "CCACHE_MAXSIZE": "2G"}),
         # The user's own store and its settings win.
-        ({"CCACHE_DIR": "/mine"}, ["ccache", "gcc"], {}),
-        ({"CCACHE_MAXSIZE": "9G"}, ["ccache", "gcc"], {"CCACHE_DIR": "/c/ccache"}),
+        ({"CCACHE_DIR": "/mine"}, ["--objects=/mine/kraftld-objects", STORE[1], "ccache", "gcc"], {}),
+        ({"CCACHE_MAXSIZE": "9G"}, [*STORE, "ccache", "gcc"], {"CCACHE_DIR": "/c/ccache"}),
         # distcc: behind ccache (its misses), or alone.
         (
             {"DISTCC_HOSTS": "127.0.0.1"},
-            ["ccache", "gcc"],
+            [*STORE, "ccache", "gcc"],
             {"CCACHE_DIR": "/c/ccache", "CCACHE_MAXSIZE": "2G", "CCACHE_PREFIX": "distcc"},
         ),
         ({"DISTCC_HOSTS": "127.0.0.1", "KRAFTLD_CCACHE": "0"}, ["distcc", "gcc"], {}),
@@ -194,7 +198,7 @@ def test_compiler_choice(
     assert launcher.startswith("/c/runtime/kraftld_cc_launcher-")
     words = setup.cc_variable(launcher, "/c/builds/k/build").split(" ")
     assert words[:2] == [f"CC={launcher}", "/c/builds/k/build"]
-    assert [os.path.basename(w) for w in words[2:]] == cc_words
+    assert [w if w.startswith("--") else os.path.basename(w) for w in words[2:]] == cc_words
     assert {k: os.path.basename(v) if k == "CCACHE_PREFIX" else v for k, v in setup.environ} == added
 
 

@@ -43,21 +43,25 @@ from .compiled import Compiled, digest_of, package_source
 from .environment import NO_WORDS, YES_WORDS
 from .errors import ConfigError
 from .layout import CacheLayout
+from .objects import CONFIG_HEADER, object_store
 
 COMPILER = "gcc"  # Unikraft's CONFIG_COMPILER default; its CROSS_COMPILE prefix stays empty on x86_64
 DEBUG_PREFIX = "/kraftld-build"  # what the debug information calls every build folder
 # ccache's own bound on kraftld's store (its default is 5 GB); a user's CCACHE_MAXSIZE wins.
 DEFAULT_CCACHE_MAXSIZE = "2G"
 
-LAUNCHER_SOURCE = ("launcher", "kraftld_cc_launcher.c")  # in the package: see its first comment
+# in the package: see each one's first comment
+LAUNCHER_SOURCES = ("kraftld_cc_launcher.c", "objects.c", "blake2b.c")
+LAUNCHER_HEADERS = ("launcher.h",)  # part of the digest, not of the command
 LAUNCHER_FLAGS = ("-O2", "-Wall", "-Werror", f'-DKRAFTLD_DEBUG_PREFIX="{DEBUG_PREFIX}"')
 
 
 def plan_launcher(cache: str, compiler: str = "gcc") -> Compiled:
     """The launcher, compiled for the host once per cache."""
-    source = package_source(*LAUNCHER_SOURCE)
-    output = CacheLayout(cache).launcher(digest_of([source], (compiler, *LAUNCHER_FLAGS)))
-    command = Command((compiler, *LAUNCHER_FLAGS, "-o", output + ".tmp", source))
+    sources = [package_source("launcher", name) for name in LAUNCHER_SOURCES]
+    headers = [package_source("launcher", name) for name in LAUNCHER_HEADERS]
+    output = CacheLayout(cache).launcher(digest_of([*sources, *headers], (compiler, *LAUNCHER_FLAGS)))
+    command = Command((compiler, *LAUNCHER_FLAGS, "-o", output + ".tmp", *sources))
     return Compiled(output, command, "kraftld's compiler launcher", executable=True)
 
 
@@ -69,10 +73,13 @@ class CompilerSetup:
     ccache: str | None  # the ccache program, or None
     distcc: str | None  # the distcc program, or None
     environ: tuple[tuple[str, str], ...]  # added to make's environment
+    objects: str | None = None  # the launcher's object store (objects.py), or None
 
     def cc_variable(self, launcher: str, build_dir: str) -> str:
         """The CC= word for make: the launcher (`plan_launcher`'s output), then these tools."""
         words = [launcher, build_dir]
+        if self.objects:
+            words += [f"--objects={self.objects}", f"--config={CONFIG_HEADER}"]
         if self.ccache:
             words.append(self.ccache)
         elif self.distcc:
@@ -99,7 +106,10 @@ def compiler_setup(environ: Mapping[str, str], cache: str) -> CompilerSetup:
                 added["CCACHE_MAXSIZE"] = DEFAULT_CCACHE_MAXSIZE
         if distcc and not environ.get("CCACHE_PREFIX"):
             added["CCACHE_PREFIX"] = distcc
-    return CompilerSetup(ccache, distcc, tuple(sorted(added.items())))
+    # The object store goes with a compiler cache: on unless KRAFTLD_CCACHE=0 (or KRAFTLD_OBJECTS=0).
+    asked = environ.get("KRAFTLD_CCACHE")
+    store = object_store(environ, cache, asked is None or asked.strip().lower() not in NO_WORDS)
+    return CompilerSetup(ccache, distcc, tuple(sorted(added.items())), store)
 
 
 def _wanted_tool(environ: Mapping[str, str], variable: str, program: str) -> str | None:

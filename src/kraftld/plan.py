@@ -73,6 +73,7 @@ class LinkPlan:
     runtime: RuntimeObject
     output: str
     launcher: Compiled | None = None  # what make's CC runs (ccache.py), compiled before make starts
+    object_store: str | None = None  # the launcher's object store (objects.py), made before make starts
 
     @property
     def debug_output(self) -> str:
@@ -209,6 +210,7 @@ def plan_link(
         paths=paths,
         app_files=tuple((os.path.join(paths.app, name), text) for name, text in (app_copy or {}).items()),
         launcher=launcher,
+        object_store=compiler.objects if compiler else None,
         staged=tuple(staged),
         side_outputs=tuple(side_outputs),
         archives=archives,

@@ -11,7 +11,7 @@ import contextlib
 import os
 from collections.abc import Callable
 
-from .. import downloads
+from .. import downloads, objects
 from ..atomic import write_if_changed
 from ..background import alongside
 from ..commands import Command, Completed, describe_failure
@@ -45,6 +45,8 @@ def build_and_link(plan: LinkPlan, runner: ProcessRunner, progress: Progress) ->
         write_if_changed(path, text)
     if plan.launcher is not None:  # make's CC, asked for its version as make starts
         ensure_compiled(plan.launcher, runner)
+    if plan.object_store is not None:
+        objects.prepare(plan.object_store)
     # Only the final link needs the runtime object: it compiles while make configures.
     with alongside(lambda: ensure_runtime(plan.runtime, runner)) as runtime_compile:
         configured = configure(plan, runner)
@@ -55,6 +57,8 @@ def build_and_link(plan: LinkPlan, runner: ProcessRunner, progress: Progress) ->
         os.makedirs(os.path.dirname(written), exist_ok=True)
     write_if_changed(plan.paths.manifest, plan.manifest + _input_stamps(plan))
     _build(plan, runner, progress)
+    if plan.object_store is not None:
+        objects.prune(plan.object_store)
     image, debug_image = find_image(plan.build_dir)
     deliver_link(plan, image, debug_image, plan.side_outputs)
     return record_after_build(plan, image, runner)

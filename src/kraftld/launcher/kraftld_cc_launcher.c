@@ -1,12 +1,15 @@
 /* kraftld's compiler launcher for Unikraft's build: runs the compiler in the build folder, its paths relative to it.
  *
- * kraftld_cc_launcher BUILD_DIR COMPILER [ARGS...] (compiled on the host once per cache; see
- * kraftld/ccache.py for why each step is there):
+ * kraftld_cc_launcher BUILD_DIR [--objects=STORE --config=HEADER] COMPILER [ARGS...] (compiled on
+ * the host once per cache with blake2b.c and objects.c; see kraftld/ccache.py for why each step
+ * is there):
  *   1. change to BUILD_DIR by its real path; if that fails (Unikraft asks `$(CC) -E -P -x c -`
  *      before the folder exists), run COMPILER ARGS as they are;
  *   2. every word that starts with "BUILD_DIR/", "-IBUILD_DIR/" or "-Wp,-MD,BUILD_DIR/" loses the
  *      folder, so the command reads the same for every build folder (a compiler cache's key);
- *   3. run it with -fno-working-directory -fdebug-prefix-map=BUILD_DIR=DEBUG_PREFIX added;
+ *   3. run it with -fno-working-directory -fdebug-prefix-map=BUILD_DIR=DEBUG_PREFIX added; with
+ *      --objects, a compile of one object is served from (or kept in) the object store at STORE
+ *      (objects.c), HEADER being Unikraft's configuration header relative to BUILD_DIR;
  *   4. make runs in the Unikraft tree: in the dependency file gcc wrote (-Wp,-MD,FILE), every
  *      name that is not absolute is made absolute again by putting BUILD_DIR/ before it, where a
  *      space is followed by anything but '/', ' ', '\' or the end of the line.
@@ -22,6 +25,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "launcher.h"
 
 #ifndef KRAFTLD_DEBUG_PREFIX
 #error "KRAFTLD_DEBUG_PREFIX must be defined (kraftld/ccache.py passes it)"
@@ -100,21 +105,62 @@ fail:
 	return 1;
 }
 
+int run_compiler(char **args, int stderr_fd)
+{
+	pid_t child = fork();
+	int status;
+
+	if (child < 0) {
+		perror("kraftld_cc_launcher: fork");
+		return 1;
+	}
+	if (child == 0) {
+		if (stderr_fd != 2 && dup2(stderr_fd, 2) < 0)
+			_exit(127);
+		execvp(args[0], args);
+		fprintf(stderr, "kraftld_cc_launcher: %s: %s\n", args[0], strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(child, &status, 0) < 0) {
+		if (errno != EINTR) {
+			perror("kraftld_cc_launcher: waitpid");
+			return 1;
+		}
+	}
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+static const char *option(const char *word, const char *name)
+{
+	size_t n = strlen(name);
+
+	return strncmp(word, name, n) == 0 ? word + n : NULL;
+}
+
 int main(int argc, char **argv)
 {
 	char *dir, **args, *made;
-	const char *depfile = NULL;
+	const char *depfile = NULL, *store = NULL, *config = NULL, *value, *output = NULL;
 	size_t dir_len;
-	int i, n = 0, status;
-	pid_t child;
+	int i, n = 0, first = 2, status;
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: kraftld_cc_launcher BUILD_DIR COMPILER [ARGS...]\n");
+	for (; first < argc; first++) {
+		if ((value = option(argv[first], "--objects=")) != NULL)
+			store = value;
+		else if ((value = option(argv[first], "--config=")) != NULL)
+			config = value;
+		else
+			break;
+	}
+	if (argc - first < 1 || (store != NULL) != (config != NULL)) {
+		fprintf(stderr, "usage: kraftld_cc_launcher BUILD_DIR [--objects=STORE --config=HEADER] COMPILER [ARGS...]\n");
 		return 2;
 	}
 	if (chdir(argv[1]) != 0 || (dir = getcwd(NULL, 0)) == NULL) {
-		execvp(argv[2], argv + 2);
-		fprintf(stderr, "kraftld_cc_launcher: %s: %s\n", argv[2], strerror(errno));
+		execvp(argv[first], argv + first);
+		fprintf(stderr, "kraftld_cc_launcher: %s: %s\n", argv[first], strerror(errno));
 		return 127;
 	}
 	dir_len = strlen(dir);
@@ -123,7 +169,7 @@ int main(int argc, char **argv)
 		perror("kraftld_cc_launcher");
 		return 1;
 	}
-	for (i = 2; i < argc; i++) {
+	for (i = first; i < argc; i++) {
 		const char *word = argv[i], *relative;
 
 		made = NULL;
@@ -143,26 +189,15 @@ int main(int argc, char **argv)
 	args[n++] = made;
 	args[n] = NULL;
 
-	child = fork();
-	if (child < 0) {
-		perror("kraftld_cc_launcher: fork");
-		return 1;
+	if (store != NULL && depfile != NULL && objects_eligible(args, &output)) {
+		struct compile compile = {args, output, depfile + dir_len + 1, store, config, dir, made};
+
+		status = objects_compile(&compile);
+	} else {
+		status = run_compiler(args, 2);
 	}
-	if (child == 0) {
-		execvp(args[0], args);
-		fprintf(stderr, "kraftld_cc_launcher: %s: %s\n", args[0], strerror(errno));
-		_exit(127);
-	}
-	while (waitpid(child, &status, 0) < 0) {
-		if (errno != EINTR) {
-			perror("kraftld_cc_launcher: waitpid");
-			return 1;
-		}
-	}
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	if (WEXITSTATUS(status) != 0)
-		return WEXITSTATUS(status);
+	if (status != 0)
+		return status;
 	if (depfile != NULL) {
 		struct stat info;
 

@@ -1,0 +1,44 @@
+/* What the launcher's three files share: the hash, the object store, and running the compiler. */
+#ifndef KRAFTLD_LAUNCHER_H
+#define KRAFTLD_LAUNCHER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DIGEST_BYTES 20
+#define DIGEST_HEX (2 * DIGEST_BYTES)
+
+struct hasher {
+	uint8_t b[128];
+	uint64_t h[8];
+	uint64_t t[2];
+	size_t c;
+};
+
+void hasher_init(struct hasher *ctx);
+void hasher_update(struct hasher *ctx, const void *data, size_t length);
+void hasher_final(struct hasher *ctx, char hex[DIGEST_HEX + 1]);
+
+/* Runs args (NULL-terminated) with its standard error on stderr_fd; returns its exit status as
+ * a shell would (128 + signal), 127 when it cannot be started. */
+int run_compiler(char **args, int stderr_fd);
+
+/* The object store (objects.c): a compile served from it, or run and kept in it. */
+struct compile {
+	char **args;           /* the command as it runs in the build folder, NULL-terminated */
+	const char *output;    /* its -o, relative to the build folder */
+	const char *depfile;   /* its -Wp,-MD, file, as gcc writes it (before the launcher's rewrite) */
+	const char *store;     /* the store's folder */
+	const char *config;    /* Unikraft's configuration header, relative to the build folder */
+	const char *build_dir; /* the build folder's real path (the working directory) */
+	const char *prefix_map; /* the launcher's -fdebug-prefix-map=BUILD_DIR=…: the same object for every folder */
+};
+
+/* Whether the store may serve this command: one object compiled with a dependency file, and no
+ * macro definitions in its debug information (-g3 would record the whole configuration header). */
+int objects_eligible(char **args, const char **output);
+
+/* Serves the compile from the store or runs it (then keeps it when it can); the exit status. */
+int objects_compile(const struct compile *compile);
+
+#endif
