@@ -324,46 +324,49 @@ static void add_word(struct words *words, const char *start, size_t length)
 	words->count++;
 }
 
+static int starts_config(const char *p, const char *end)
+{
+	return end - p >= 7 && memcmp(p, "CONFIG_", 7) == 0;
+}
+
+/* A header is read on every compile that includes it, so this looks for the few things that
+ * matter with memmem rather than taking every word apart. */
 static void scan_words(const char *text, size_t length, struct words *words)
 {
-	const char *p = text, *end = text + length;
-	int pasting = 0;      /* a `##` came last (spaces apart) */
-	int config_last = 0;  /* the last word was a CONFIG_ word (spaces apart) */
+	static const char *const unsafe[] = {"__DATE__", "__TIME__", "__TIMESTAMP__", "__has_include", NULL};
+	const char *p, *end = text + length;
+	int i;
 
-	while (p < end) {
-		if (is_start(*p) && (p == text || !is_part(p[-1]))) {
-			const char *start = p;
-			size_t n;
+	for (p = text; (p = memmem(p, (size_t)(end - p), "CONFIG_", 7)) != NULL;) {
+		const char *q = p + 7;
 
-			while (p < end && is_part(*p))
-				p++;
-			n = (size_t)(p - start);
-			config_last = n >= 7 && strncmp(start, "CONFIG_", 7) == 0;
-			if (config_last) {
-				if (pasting)
-					words->unsafe = 1;
-				add_word(words, start, n);
-			} else if ((n == 8 && (strncmp(start, "__DATE__", 8) == 0 || strncmp(start, "__TIME__", 8) == 0)) ||
-				   (n == 13 && strncmp(start, "__TIMESTAMP__", 13) == 0) ||
-				   (n >= 13 && strncmp(start, "__has_include", 13) == 0)) {
-				words->unsafe = 1;
-			}
-			pasting = 0;
+		if (p > text && is_part(p[-1])) { /* inside a longer word */
+			p = q;
 			continue;
 		}
-		if (*p == '#' && p + 1 < end && p[1] == '#') {
-			if (config_last)
-				words->unsafe = 1;
-			pasting = 1;
-			p += 2;
-			continue;
-		}
-		if (*p != ' ' && *p != '\t') {
-			pasting = 0;
-			config_last = 0;
-		}
-		p++;
+		while (q < end && is_part(*q))
+			q++;
+		add_word(words, p, (size_t)(q - p));
+		p = q;
 	}
+	/* `##` next to a CONFIG_ word (spaces apart): a pasted option name */
+	for (p = text; (p = memmem(p, (size_t)(end - p), "##", 2)) != NULL; p += 2) {
+		const char *r = p, *s;
+
+		while (r > text && (r[-1] == ' ' || r[-1] == '\t'))
+			r--;
+		for (s = r; s > text && is_part(s[-1]); s--)
+			;
+		if (starts_config(s, r))
+			words->unsafe = 1;
+		for (r = p + 2; r < end && (*r == ' ' || *r == '\t'); r++)
+			;
+		if (starts_config(r, end))
+			words->unsafe = 1;
+	}
+	for (i = 0; unsafe[i] != NULL; i++)
+		if (memmem(text, length, unsafe[i], strlen(unsafe[i])) != NULL)
+			words->unsafe = 1;
 }
 
 static int by_string(const void *a, const void *b)
