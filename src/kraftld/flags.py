@@ -66,6 +66,8 @@ class Phase(Enum):
 
 @dataclass(frozen=True)
 class FlagRule:
+    """What kraftld's link does with a flag: a row of ld's table, or the link's view of a row of gcc's."""
+
     name: str
     form: Form
     action: Action

@@ -1,8 +1,9 @@
 """Reads what a choice of libraries needs and chooses: the link's symbols, what kraftld's runtime
 object defines, and what the sources at hand export (the core's lists, lib-musl's table).
 
-The only part of library selection that reads files or starts processes (`ar`, and gcc for a
-runtime object not compiled yet); the choosing itself is `selection.select`.
+The only part of library selection that reads files, clones a missing Unikraft tree (never in a
+dry run) or starts processes (`ar`, git, and gcc for a runtime object not compiled yet); the
+choosing itself is `selection.select`.
 """
 
 from __future__ import annotations
