@@ -23,8 +23,6 @@ import argparse
 import contextlib
 import http.client
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,26 +31,9 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def forward_args(host_port: int, guest_port: int) -> list[str]:
-    return ["-p", f"127.0.0.1:{host_port}:{guest_port}"]
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+# The tests' helpers for a networked guest: the same free port, forward and stop as the network suite.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from netboot import Forward, free_port, network_args, stop
 
 
 def answer(port: int, timeout: float = 2.0) -> bool:
@@ -71,7 +52,9 @@ def guest(runner: Sequence[str], image: Path, port: int) -> Iterator[tuple[subpr
     """Boot the image; yield the runner's process and seconds until the first answer."""
     started = time.monotonic()
     process = subprocess.Popen(
-        [*runner, *forward_args(port, 8080), str(image)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*runner, *network_args({port: Forward(8080)}), str(image)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = started + 120

@@ -16,6 +16,7 @@ from kraftld.cc.arguments import Mode, classify, link_line
 from kraftld.cc.unikraft_flags import BuildFlags, compiler_words, filter_flags, read_build_flags
 from kraftld.commands import Command, Completed
 from kraftld.errors import UsageError
+from kraftld.flags import GCC_OPTIONS, Form, GccOption
 from kraftld.kraftfile import DEFAULT_KRAFTFILE
 from kraftld.settings import Settings
 
@@ -40,6 +41,9 @@ CLASSIFIED = [
     # link-only words never reach gcc's compile
     (["-c", "x.c", "-lm", "-L/lib", "-Wl,--gc-sections"], Mode.COMPILE, ["x.c"], None, ["-c", "x.c"]),
     (["-c", "-x", "c", "conf.in"], Mode.COMPILE, ["conf.in"], None, ["-c", "-x", "c", "conf.in"]),
+    # gcc's -B and --sysroot take the next argument as their value: it is no input
+    (["-c", "-B", "/opt/bin", "x.c"], Mode.COMPILE, ["x.c"], None, ["-c", "-B", "/opt/bin", "x.c"]),
+    (["--sysroot", "/sr", "a.o", "-o", "p"], Mode.LINK, [], "p", ["--sysroot", "/sr", "-o", "p"]),
     (["x.c", "-o", "prog"], Mode.LINK, ["x.c"], "prog", ["x.c", "-o", "prog"]),
     (["a.o", "libz.a", "-o", "prog"], Mode.LINK, [], "prog", ["-o", "prog"]),
     (["-oprog", "a.o"], Mode.LINK, [], "prog", ["-oprog"]),
@@ -94,6 +98,22 @@ COMPILE_ARGS = [
 @pytest.mark.parametrize(("argv", "expected"), COMPILE_ARGS)
 def test_compile_args(argv: list[str], expected: list[str]) -> None:
     assert classify(argv).compile_args() == expected
+
+
+def _spelled(option: GccOption) -> list[str]:
+    """The option as a line spells it, with a value where its form takes one."""
+    if option.form is Form.FLAG:
+        return [option.name]
+    if option.form is Form.JOINED:
+        return [option.name + "v"]
+    return [option.name, "v"]
+
+
+@pytest.mark.parametrize("option", GCC_OPTIONS, ids=lambda option: option.name)
+def test_each_option_goes_to_the_steps_its_row_names(option: GccOption) -> None:
+    # kraftld-cc reads the phase from gcc's one table, the table kraftld's link judges by too.
+    words = classify([*_spelled(option), "x.c"]).words
+    assert [word.phase for word in words if word.args == tuple(_spelled(option))] == [option.phase]
 
 
 def test_source_keeps_its_language() -> None:

@@ -10,13 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from kraftld import exports, libraries, symbols
+from kraftld import exports
 from kraftld.cli import main
 from kraftld.errors import ConfigError
 from kraftld.exports import CoreExports
 from kraftld.kraftfile import DEFAULT_KRAFTFILE, parse_kraftfile
 from kraftld.kraftfile_text import render_kraftfile
+from kraftld.libraries.choose import gc_sections
+from kraftld.libraries.rules import RULES, explain
+from kraftld.libraries.selection import Available, Selection, apply, select
 from kraftld.process import run_process
+from kraftld.symbols.inputs import read_file_symbols
+from kraftld.symbols.needed import Needed, resolve_needed
+from kraftld.symbols.objects import InputSymbols
 from support import FakeRunner
 
 CORE = CoreExports(
@@ -30,14 +36,14 @@ CORE = CoreExports(
 )
 MUSL = frozenset({"printf", "malloc", "memcpy", "strlen", "open", "read", "write", "close", "mkdir", "socket", "bind"})
 MUSL |= frozenset({"pthread_create", "pthread_join", "epoll_create1", "epoll_ctl", "eventfd", "poll", "getaddrinfo"})
-AVAILABLE = libraries.Available(CORE, MUSL, frozenset({"musl", "lwip"}), frozenset({"__init_array_start"}))
+AVAILABLE = Available(CORE, MUSL, frozenset({"musl", "lwip"}), frozenset({"__init_array_start"}))
 
 
-def needed(*names: str, user: str = "main.o") -> symbols.Needed:
-    return symbols.Needed({name: (user,) for name in names}, ())
+def needed(*names: str, user: str = "main.o") -> Needed:
+    return Needed({name: (user,) for name in names}, ())
 
 
-def option_keys(selection: libraries.Selection) -> set[str]:
+def option_keys(selection: Selection) -> set[str]:
     return {key for key, _ in selection.kconfig}
 
 
@@ -65,14 +71,14 @@ def option_keys(selection: libraries.Selection) -> set[str]:
 def test_selection_table(
     names: tuple[str, ...], libc: str, libs: tuple[str, ...], with_options: set[str], without_options: set[str]
 ) -> None:
-    selection = libraries.select(needed(*names), AVAILABLE)
+    selection = select(needed(*names), AVAILABLE)
     assert (selection.libc, selection.libraries) == (libc, libs)
     assert with_options <= option_keys(selection)
     assert not without_options & option_keys(selection)
 
 
 def test_every_reason_names_its_symbols_and_input() -> None:
-    selection = libraries.select(needed("pthread_create", "socket", user="app.a(net.o)"), AVAILABLE)
+    selection = select(needed("pthread_create", "socket", user="app.a(net.o)"), AVAILABLE)
     reasons = {reason.what: reason for reason in selection.reasons}
     assert reasons["rule threads"].needed_by == {"app.a(net.o)": ("pthread_create",)}
     assert reasons["rule sockets"].needed_by == {"app.a(net.o)": ("socket",)}
@@ -81,7 +87,7 @@ def test_every_reason_names_its_symbols_and_input() -> None:
 
 def test_symbols_nothing_provides_are_an_error_naming_them_their_inputs_and_a_library_elsewhere() -> None:
     with pytest.raises(ConfigError) as raised:
-        libraries.select(needed("SSL_new", "printf", user="tls.o"), AVAILABLE)
+        select(needed("SSL_new", "printf", user="tls.o"), AVAILABLE)
     text = raised.value.render()
     assert "no available Unikraft library provides SSL_new" in text
     assert "tls.o needs SSL_new" in text
@@ -89,20 +95,20 @@ def test_symbols_nothing_provides_are_an_error_naming_them_their_inputs_and_a_li
 
 
 def test_a_library_missing_from_the_mirror_is_an_error() -> None:
-    without_lwip = libraries.Available(CORE, MUSL, frozenset({"musl"}))
+    without_lwip = Available(CORE, MUSL, frozenset({"musl"}))
     with pytest.raises(ConfigError, match="needs lib-lwip"):
-        libraries.select(needed("socket"), without_lwip)
+        select(needed("socket"), without_lwip)
 
 
 def test_without_musls_table_the_symbols_beyond_the_core_are_left_to_musl() -> None:
-    unknown = libraries.Available(CORE, None, frozenset({"musl"}))
-    selection = libraries.select(needed("qsort_r", "printf"), unknown)
+    unknown = Available(CORE, None, frozenset({"musl"}))
+    selection = select(needed("qsort_r", "printf"), unknown)
     assert (selection.libc, selection.unprovided) == ("musl", ("qsort_r",))
 
 
 def test_explain_lists_every_rule_with_its_why_and_options() -> None:
-    text = libraries.explain()
-    for rule in libraries.RULES:
+    text = explain()
+    for rule in RULES:
         assert rule.why in text
         assert all(f"{key}={value}" in text for key, value in rule.kconfig)
     assert "lib-lwip brings: CONFIG_LIBUKNETDEV=y" in text  # the net preset, as a Kraftfile naming lwip gets
@@ -111,7 +117,7 @@ def test_explain_lists_every_rule_with_its_why_and_options() -> None:
 def test_the_networked_choice_builds_with_lwips_preset() -> None:
     from kraftld.config import render_defconfig
 
-    chosen = libraries.apply(DEFAULT_KRAFTFILE, libraries.select(needed("socket"), AVAILABLE))
+    chosen = apply(DEFAULT_KRAFTFILE, select(needed("socket"), AVAILABLE))
     defconfig = render_defconfig(chosen, chosen.targets[0])
     for option in ("CONFIG_LIBLWIP=y", "CONFIG_LWIP_SOCKET=y", "CONFIG_LIBVIRTIO_NET=y", "CONFIG_LWIP_DHCP=y"):
         assert option in defconfig
@@ -128,8 +134,8 @@ def compile_c(folder: Path, name: str, source: str, *flags: str) -> Path:
     return folder / f"{name}.o"
 
 
-def read(path: Path, archive: bool = False) -> symbols.InputSymbols:
-    return symbols.read_file_symbols(str(path), path.name, archive, None, run_process)
+def read(path: Path, archive: bool = False) -> InputSymbols:
+    return read_file_symbols(str(path), path.name, archive, None, run_process)
 
 
 def test_archive_members_are_pulled_only_for_what_is_undefined(tmp_path: Path) -> None:
@@ -137,7 +143,7 @@ def test_archive_members_are_pulled_only_for_what_is_undefined(tmp_path: Path) -
     used = compile_c(tmp_path, "used", "int socket(int, int, int); int used(void) { return socket(1, 2, 3); }\n")
     unused = compile_c(tmp_path, "unused", "int pthread_create(void); int unused(void) { return pthread_create(); }\n")
     subprocess.run(["ar", "rcs", str(tmp_path / "libx.a"), str(used), str(unused)], check=True)
-    result = symbols.resolve_needed([read(main_o), read(tmp_path / "libx.a", archive=True)])
+    result = resolve_needed([read(main_o), read(tmp_path / "libx.a", archive=True)])
     assert result.symbols == {"socket": ("libx.a(used.o)",)}
     assert result.pulled == ("libx.a(used.o)",)
 
@@ -152,8 +158,8 @@ def test_with_gc_sections_only_references_reachable_from_main_count(tmp_path: Pa
         "int main(void) { return statx ? statx() : 0; }\n"
     )
     obj = compile_c(tmp_path, "prog", source, "-ffunction-sections", "-fdata-sections")
-    everything = symbols.resolve_needed([read(obj)], gc_sections=False)
-    reachable = symbols.resolve_needed([read(obj)], gc_sections=True)
+    everything = resolve_needed([read(obj)], gc_sections=False)
+    reachable = resolve_needed([read(obj)], gc_sections=True)
     assert set(everything.symbols) == {"socket", "puts"}  # statx is weak: it never fails a link
     assert set(reachable.symbols) == {"puts"}  # from the constructor; never_called is dropped
 
@@ -172,24 +178,24 @@ def test_gc_sections_is_the_last_word_of_the_line(words: tuple[str, ...], expect
     from kraftld.resolve import ResolvedLink
 
     link = ResolvedLink(str(tmp_path / "app"), tuple(LinkerOption((word,)) for word in words))
-    assert libraries.gc_sections(link) is expected
+    assert gc_sections(link) is expected
 
 
 def test_symbols_provided_outside_the_inputs_are_not_needed(tmp_path: Path) -> None:
     obj = compile_c(tmp_path, "m", "void exit(int); int main(void) { exit(3); }\n")
-    assert symbols.resolve_needed([read(obj)], provided={"exit"}).symbols == {}
+    assert resolve_needed([read(obj)], provided={"exit"}).symbols == {}
 
 
 def test_symbols_are_cached_by_the_files_identity(tmp_path: Path) -> None:
     obj = compile_c(tmp_path, "m", 'int printf(const char *, ...); int main(void) { return printf("x"); }\n')
     cache = tmp_path / "cache"
-    first = symbols.read_file_symbols(str(obj), "m.o", False, str(cache), run_process)
+    first = read_file_symbols(str(obj), "m.o", False, str(cache), run_process)
     assert list((cache / "symbols").glob("*.json"))
     runner = FakeRunner()
-    again = symbols.read_file_symbols(str(obj), "m.o", False, str(cache), runner)
+    again = read_file_symbols(str(obj), "m.o", False, str(cache), runner)
     assert again == first
     compile_c(tmp_path, "m", 'int puts(const char *); int main(void) { return puts("x"); }\n')
-    changed = symbols.read_file_symbols(str(obj), "m.o", False, str(cache), run_process)
+    changed = read_file_symbols(str(obj), "m.o", False, str(cache), run_process)
     assert changed.members[0].undefined == frozenset({"puts"})
     assert len(list((cache / "symbols").glob("*.json"))) == 1  # the rebuilt object replaced its entry
 
@@ -308,8 +314,8 @@ def test_libraries_auto_in_a_kraftfile_chooses_and_keeps_the_kraftfiles_own_opti
 
 
 def test_rendered_kraftfile_reads_back_the_same() -> None:
-    selection = libraries.select(needed("socket", "pthread_create", "open"), AVAILABLE)
-    chosen = libraries.apply(DEFAULT_KRAFTFILE, selection)
+    selection = select(needed("socket", "pthread_create", "open"), AVAILABLE)
+    chosen = apply(DEFAULT_KRAFTFILE, selection)
     text = render_kraftfile(chosen, selection)
     back = parse_kraftfile(text, "/somewhere/Kraftfile")
     assert (back.name, back.libraries, back.unikraft, back.targets) == (

@@ -20,6 +20,9 @@ from kraftld.runner import kvm
     [
         ("kraftld.plan", ("subprocess", "kraftld.process")),
         ("kraftld.resolve", ("subprocess", "kraftld.process")),
+        # Choosing libraries and resolving symbols are pure: only libraries.choose reads and runs.
+        ("kraftld.libraries.selection", ("subprocess", "kraftld.process", "kraftld.symbols.archives")),
+        ("kraftld.symbols.needed", ("subprocess", "kraftld.process", "kraftld.symbols.cache")),
         # The head start runs before kraftld is imported: it must stay light.
         ("kraftld.headstart", ("subprocess", "threading", "dataclasses", "json", "typing")),
     ],

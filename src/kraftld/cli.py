@@ -84,7 +84,7 @@ def main(
         out.write(explain_flags())
         return 0
     if args == ["--explain-libraries"]:
-        from .libraries import explain
+        from .libraries.rules import explain
 
         out.write(explain())
         return 0
@@ -238,7 +238,7 @@ def describe_plan(plan: LinkPlan, probed: Probed, line: LinkLine) -> str:
 def _selection_lines(probed: Probed) -> list[str]:
     if probed.selection is None:
         return []
-    from .libraries_report import describe
+    from .libraries.report import describe
 
     return describe(probed.selection)
 

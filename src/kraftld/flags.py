@@ -1,10 +1,15 @@
-"""The one table of what kraftld does with each flag of a gcc-style link line, and why.
+"""The one table of what kraftld does with each flag of a gcc-style line, and why.
 
 A link line has two layers, as in gcc: driver flags that gcc itself understands (`-o`, `-L`, `-pie`,
 `-Wl,…`) and the linker words gcc hands on to ld (everything inside `-Wl,` and `-Xlinker`, plus
 inputs and `-l`). Each layer has its own table. Every entry says how the flag is spelled (its
 form), what kraftld does with it (forward to Unikraft's final link, drop, or reject with an error)
 and why — `kraftld --explain-flags` prints the tables, and the README is written from them.
+
+gcc's table is read from both of kraftld's sides: kraftld's link judges a row by its action, and
+kraftld-cc sends a row to the compile, the link or both by its phase (`GCC_OPTIONS`; the link's
+view of it is `DRIVER_RULES`). A row only compiling reads (`-MD`, `-include`) has no link action:
+kraftld-cc never hands it to the link, and kraftld, given one, refuses it as an unknown flag.
 
 Order rules, written down because the link depends on them:
 - kept items reach Unikraft's final link in the order the compiler gave them; nothing is sorted
@@ -51,8 +56,18 @@ class Role(Enum):
     HELP = "help"
 
 
+class Phase(Enum):
+    """Which of kraftld-cc's two steps one of gcc's options goes to."""
+
+    COMPILE = "compile"  # given to gcc when compiling or preprocessing, never to the link
+    LINK = "link"  # given to kraftld, never to gcc's compile
+    BOTH = "both"  # gcc judges it when compiling, kraftld when linking
+
+
 @dataclass(frozen=True)
 class FlagRule:
+    """What kraftld's link does with a flag: a row of ld's table, or the link's view of a row of gcc's."""
+
     name: str
     form: Form
     action: Action
@@ -64,12 +79,26 @@ class FlagRule:
         return self.form is not Form.FLAG
 
 
+@dataclass(frozen=True)
+class GccOption:
+    """One of gcc's own options, seen from both sides: the phase says which of kraftld-cc's steps
+    get it, the action what kraftld's link does with it (None: the link does not take it)."""
+
+    name: str
+    form: Form
+    phase: Phase
+    action: Action | None
+    why: str
+    role: Role = Role.PLAIN
+
+
 def _rules(*rules: FlagRule) -> dict[str, FlagRule]:
     return {rule.name: rule for rule in rules}
 
 
 F, J, S, JS, ES = Form.FLAG, Form.JOINED, Form.SEPARATE, Form.JOINED_OR_SEPARATE, Form.EQUALS_OR_SEPARATE
 FWD, DROP, REJ = Action.FORWARD, Action.DROP, Action.REJECT
+C, L, B = Phase.COMPILE, Phase.LINK, Phase.BOTH
 
 _WHY_STATIC = "a unikernel is one static image: Unikraft's link is already static"
 _WHY_FREESTANDING = "Unikraft's link is already -nostdlib; its libc is a Unikraft library"
@@ -82,61 +111,113 @@ _WHY_SHARED = "a shared object cannot be booted: a unikernel is one static image
 _WHY_DYNAMIC = "shapes dynamic loading or the dynamic symbol table, which a unikernel does not have"
 _WHY_ORDERED = "order-sensitive archive handling: kept in place"
 
+_WHY_PRE = "a preprocessor option: only compiling reads it"
+_WHY_DEP = "dependency output (make's .d files): written while compiling"
+_WHY_WARN = "a warning option: only compiling warns"
+_WHY_STANDARD = "the language standard: only compiling reads it"
+
+# gcc's options, in the order `kraftld --explain-flags` lists those the link judges. Matched by
+# exact name first, then by the longest name a joined value starts with ("-MF" before "-M",
+# "-Wl," before "-W"): kraftld's link among the rows with an action, kraftld-cc among them all.
+# An option in no row goes to both of kraftld-cc's steps, and kraftld's link refuses it.
+GCC_OPTIONS: tuple[GccOption, ...] = (
+    GccOption("-o", JS, B, FWD, "names the image; kraftld writes it and its .dbg", Role.OUTPUT),
+    GccOption("-l", JS, L, FWD, "kraftld resolves it to a static archive in the -L folders", Role.LIBRARY),
+    GccOption("-L", JS, L, FWD, "a folder -l searches", Role.SEARCH_DIR),
+    GccOption("-Wl,", J, L, FWD, "linker words, each judged by the linker table", Role.LINKER_GROUP),
+    GccOption("-Xlinker", S, L, FWD, "one linker word, judged by the linker table", Role.LINKER_WORD),
+    GccOption("-T", JS, L, FWD, "an extra linker script, added after Unikraft's own", Role.SCRIPT),
+    GccOption("-e", JS, L, REJ, _WHY_ENTRY),
+    GccOption("-u", JS, L, FWD, "forces a symbol to be pulled in from an archive"),
+    GccOption("-z", JS, L, FWD, "a linker keyword, judged by the linker table", Role.Z_KEYWORD),
+    GccOption("-shared", F, L, REJ, _WHY_SHARED),
+    GccOption("-r", F, L, REJ, "a relocatable object is not a unikernel; link it into one instead"),
+    # -c, -S and -E are kraftld-cc's modes (cc/arguments.py): the words go to the compile.
+    GccOption("-c", F, C, REJ, "kraftld links; compile with your compiler first"),
+    GccOption("-S", F, C, REJ, "kraftld links; compile with your compiler first"),
+    GccOption("-E", F, C, REJ, "kraftld links; preprocess with your compiler"),
+    # kraftld-cc follows -x to tell sources from link inputs; each source's compile names it again.
+    GccOption("-x", JS, C, REJ, "kraftld links object files and archives, not sources"),
+    GccOption("-static", F, L, DROP, _WHY_STATIC),
+    GccOption("-static-pie", F, L, DROP, _WHY_PIE),
+    GccOption("-pie", F, L, DROP, _WHY_PIE),
+    GccOption("-no-pie", F, L, DROP, _WHY_PIE),
+    GccOption("-rdynamic", F, L, DROP, _WHY_DYNAMIC),
+    GccOption("-nodefaultlibs", F, L, DROP, _WHY_FREESTANDING),
+    GccOption("-nostdlib", F, L, DROP, _WHY_FREESTANDING),
+    GccOption("-nostartfiles", F, L, DROP, _WHY_FREESTANDING),
+    GccOption("-nolibc", F, B, DROP, _WHY_FREESTANDING),
+    GccOption("-static-libgcc", F, L, DROP, _WHY_STATIC),
+    GccOption("-static-libstdc++", F, B, DROP, _WHY_STATIC),
+    GccOption("-shared-libgcc", F, L, DROP, "the shared libgcc is a host library; nothing links dynamically"),
+    GccOption("-pthread", F, B, DROP, "threads come from the unikernel's own libc and scheduler"),
+    GccOption("-s", F, L, DROP, _WHY_STRIP),
+    GccOption("-fuse-ld=", J, L, DROP, _WHY_LLD),
+    GccOption("-B", JS, B, DROP, "only tells gcc where to find another linker (rustc's gcc-ld for lld)"),
+    GccOption("--sysroot=", J, B, DROP, "kraftld never searches system folders: host libraries are not unikernel code"),
+    GccOption("--sysroot", S, B, DROP, "kraftld never searches system folders: host libraries are not unikernel code"),
+    GccOption("-fsanitize=", J, B, REJ, "sanitizer runtimes are host libraries; Unikraft has its own (ubsan, kasan)"),
+    GccOption("--coverage", F, B, REJ, "the gcov runtime is a host library; Unikraft has its own (ukgcov)"),
+    GccOption("-fprofile-arcs", F, B, REJ, "the gcov runtime is a host library; Unikraft has its own (ukgcov)"),
+    GccOption("-f", J, B, FWD, "code-generation flag: harmless at link time, used by gcc for -flto"),
+    GccOption("-m64", F, B, FWD, "the unikernel targets x86_64"),
+    GccOption("-m32", F, B, REJ, "kraftld builds x86_64 unikernels; 32-bit objects cannot join them"),
+    GccOption("-mx32", F, B, REJ, "kraftld builds x86_64 unikernels; x32 objects cannot join them"),
+    GccOption("-m", J, B, FWD, "target flag: harmless at link time, used by gcc for -flto"),
+    GccOption("-O", J, B, FWD, "optimisation level: harmless at link time, used by gcc for -flto"),
+    GccOption("-g", J, B, FWD, "debug-info flag: harmless at link time"),
+    GccOption("-std=", J, C, DROP, _WHY_COMPILE),
+    GccOption("-ansi", F, C, None, _WHY_STANDARD),
+    GccOption("-W", J, C, DROP, "a warning flag: " + _WHY_COMPILE),
+    GccOption("-w", F, C, None, "silences warnings: only compiling warns"),
+    GccOption("-pedantic", F, C, None, _WHY_WARN),
+    GccOption("-pedantic-errors", F, C, None, _WHY_WARN),
+    GccOption("-Wp,", J, C, None, "words for the preprocessor"),
+    GccOption("-Wa,", J, C, None, "words for the assembler"),
+    GccOption("-Xpreprocessor", S, C, None, "a word for the preprocessor"),
+    GccOption("-Xassembler", S, C, None, "a word for the assembler"),
+    GccOption("-I", JS, C, DROP, _WHY_COMPILE),
+    GccOption("-isystem", JS, C, DROP, _WHY_COMPILE),
+    GccOption("-D", JS, C, DROP, _WHY_COMPILE),
+    GccOption("-U", JS, C, DROP, _WHY_COMPILE),
+    GccOption("-iquote", JS, C, None, _WHY_PRE),
+    GccOption("-idirafter", JS, C, None, _WHY_PRE),
+    GccOption("-iprefix", JS, C, None, _WHY_PRE),
+    GccOption("-iwithprefix", JS, C, None, _WHY_PRE),
+    GccOption("-iwithprefixbefore", JS, C, None, _WHY_PRE),
+    GccOption("-isysroot", JS, C, None, _WHY_PRE),
+    GccOption("-imultilib", JS, C, None, _WHY_PRE),
+    GccOption("-include", JS, C, None, _WHY_PRE),
+    GccOption("-imacros", JS, C, None, _WHY_PRE),
+    GccOption("-undef", F, C, None, _WHY_PRE),
+    GccOption("-C", F, C, None, _WHY_PRE),
+    GccOption("-CC", F, C, None, _WHY_PRE),
+    GccOption("-P", F, C, None, _WHY_PRE),
+    GccOption("-H", F, C, None, _WHY_PRE),
+    GccOption("-dD", F, C, None, _WHY_PRE),
+    GccOption("-dM", F, C, None, "prints the predefined macros (with -E)"),
+    GccOption("-nostdinc", F, C, None, "kraftld-cc gives the unikernel's headers in place of the host's already"),
+    GccOption("-M", F, C, None, "prints dependencies instead of compiling (preprocessing only)"),
+    GccOption("-MM", F, C, None, "prints dependencies but the system headers' instead of compiling"),
+    GccOption("-MF", JS, C, None, _WHY_DEP),
+    GccOption("-MT", JS, C, None, _WHY_DEP),
+    GccOption("-MQ", JS, C, None, _WHY_DEP),
+    GccOption("-MD", F, C, None, _WHY_DEP),
+    GccOption("-MMD", F, C, None, _WHY_DEP),
+    GccOption("-MP", F, C, None, _WHY_DEP),
+    GccOption("-MG", F, C, None, _WHY_DEP),
+    GccOption("--param", S, C, None, "tunes gcc's optimiser: only compiling reads it"),
+    GccOption("-pipe", F, C, None, "pipes between gcc's own compile stages"),
+    GccOption("-save-temps", F, C, None, "keeps gcc's intermediate files"),
+    GccOption("-v", F, B, DROP, "kraftld's own: report each decision and every command", Role.VERBOSE),
+    GccOption("--verbose", F, B, DROP, "kraftld's own: report each decision and every command", Role.VERBOSE),
+    GccOption("--version", F, B, DROP, "kraftld's own: print its version", Role.VERSION),
+    GccOption("--help", F, B, DROP, "kraftld's own: print usage", Role.HELP),
+    GccOption("-h", F, B, DROP, "kraftld's own: print usage", Role.HELP),
+)
+# The rows kraftld's link judges, by name, as its parser reads them.
 DRIVER_RULES: dict[str, FlagRule] = _rules(
-    FlagRule("-o", JS, FWD, "names the image; kraftld writes it and its .dbg", Role.OUTPUT),
-    FlagRule("-l", JS, FWD, "kraftld resolves it to a static archive in the -L folders", Role.LIBRARY),
-    FlagRule("-L", JS, FWD, "a folder -l searches", Role.SEARCH_DIR),
-    FlagRule("-Wl,", J, FWD, "linker words, each judged by the linker table", Role.LINKER_GROUP),
-    FlagRule("-Xlinker", S, FWD, "one linker word, judged by the linker table", Role.LINKER_WORD),
-    FlagRule("-T", JS, FWD, "an extra linker script, added after Unikraft's own", Role.SCRIPT),
-    FlagRule("-e", JS, REJ, _WHY_ENTRY),
-    FlagRule("-u", JS, FWD, "forces a symbol to be pulled in from an archive"),
-    FlagRule("-z", JS, FWD, "a linker keyword, judged by the linker table", Role.Z_KEYWORD),
-    FlagRule("-shared", F, REJ, _WHY_SHARED),
-    FlagRule("-r", F, REJ, "a relocatable object is not a unikernel; link it into one instead"),
-    FlagRule("-c", F, REJ, "kraftld links; compile with your compiler first"),
-    FlagRule("-S", F, REJ, "kraftld links; compile with your compiler first"),
-    FlagRule("-E", F, REJ, "kraftld links; preprocess with your compiler"),
-    FlagRule("-x", JS, REJ, "kraftld links object files and archives, not sources"),
-    FlagRule("-static", F, DROP, _WHY_STATIC),
-    FlagRule("-static-pie", F, DROP, _WHY_PIE),
-    FlagRule("-pie", F, DROP, _WHY_PIE),
-    FlagRule("-no-pie", F, DROP, _WHY_PIE),
-    FlagRule("-rdynamic", F, DROP, _WHY_DYNAMIC),
-    FlagRule("-nodefaultlibs", F, DROP, _WHY_FREESTANDING),
-    FlagRule("-nostdlib", F, DROP, _WHY_FREESTANDING),
-    FlagRule("-nostartfiles", F, DROP, _WHY_FREESTANDING),
-    FlagRule("-nolibc", F, DROP, _WHY_FREESTANDING),
-    FlagRule("-static-libgcc", F, DROP, _WHY_STATIC),
-    FlagRule("-static-libstdc++", F, DROP, _WHY_STATIC),
-    FlagRule("-shared-libgcc", F, DROP, "the shared libgcc is a host library; nothing links dynamically"),
-    FlagRule("-pthread", F, DROP, "threads come from the unikernel's own libc and scheduler"),
-    FlagRule("-s", F, DROP, _WHY_STRIP),
-    FlagRule("-fuse-ld=", J, DROP, _WHY_LLD),
-    FlagRule("-B", JS, DROP, "only tells gcc where to find another linker (rustc's gcc-ld for lld)"),
-    FlagRule("--sysroot=", J, DROP, "kraftld never searches system folders: host libraries are not unikernel code"),
-    FlagRule("--sysroot", S, DROP, "kraftld never searches system folders: host libraries are not unikernel code"),
-    FlagRule("-fsanitize=", J, REJ, "sanitizer runtimes are host libraries; Unikraft has its own (ubsan, kasan)"),
-    FlagRule("--coverage", F, REJ, "the gcov runtime is a host library; Unikraft has its own (ukgcov)"),
-    FlagRule("-fprofile-arcs", F, REJ, "the gcov runtime is a host library; Unikraft has its own (ukgcov)"),
-    FlagRule("-f", J, FWD, "code-generation flag: harmless at link time, used by gcc for -flto"),
-    FlagRule("-m64", F, FWD, "the unikernel targets x86_64"),
-    FlagRule("-m32", F, REJ, "kraftld builds x86_64 unikernels; 32-bit objects cannot join them"),
-    FlagRule("-mx32", F, REJ, "kraftld builds x86_64 unikernels; x32 objects cannot join them"),
-    FlagRule("-m", J, FWD, "target flag: harmless at link time, used by gcc for -flto"),
-    FlagRule("-O", J, FWD, "optimisation level: harmless at link time, used by gcc for -flto"),
-    FlagRule("-g", J, FWD, "debug-info flag: harmless at link time"),
-    FlagRule("-std=", J, DROP, _WHY_COMPILE),
-    FlagRule("-W", J, DROP, "a warning flag: " + _WHY_COMPILE),
-    FlagRule("-I", JS, DROP, _WHY_COMPILE),
-    FlagRule("-isystem", JS, DROP, _WHY_COMPILE),
-    FlagRule("-D", JS, DROP, _WHY_COMPILE),
-    FlagRule("-U", JS, DROP, _WHY_COMPILE),
-    FlagRule("-v", F, DROP, "kraftld's own: report each decision and every command", Role.VERBOSE),
-    FlagRule("--verbose", F, DROP, "kraftld's own: report each decision and every command", Role.VERBOSE),
-    FlagRule("--version", F, DROP, "kraftld's own: print its version", Role.VERSION),
-    FlagRule("--help", F, DROP, "kraftld's own: print usage", Role.HELP),
-    FlagRule("-h", F, DROP, "kraftld's own: print usage", Role.HELP),
+    *(FlagRule(o.name, o.form, o.action, o.why, o.role) for o in GCC_OPTIONS if o.action is not None)
 )
 
 # Keywords of `-z` that only matter to a dynamic loader; any other keyword is forwarded.

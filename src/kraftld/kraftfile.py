@@ -56,7 +56,7 @@ class Kraftfile:
     libraries: tuple[Component, ...]
     targets: tuple[Target, ...]
     env: tuple[tuple[str, str], ...] = ()  # built into the image's initial environment
-    auto_libraries: bool = False  # `libraries: auto`: kraftld chooses them (see libraries.py)
+    auto_libraries: bool = False  # `libraries: auto`: kraftld chooses them (see libraries/)
     # `rootfs`: a folder or a cpio file, absolute; kraftld-run gives it to the guest as its
     # initrd, extracted at / (runner/rootfs.py), and the build gets what extracts it.
     rootfs: str | None = None

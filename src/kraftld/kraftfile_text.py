@@ -14,7 +14,7 @@ from .kraftfile import Component, Kraftfile, Target
 
 TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
 if TYPE_CHECKING:
-    from .libraries import Selection
+    from .libraries.selection import Selection
 
 
 def _scalar(value: str) -> str:

@@ -20,8 +20,8 @@ from .execute import LinkResult, Notify, Progress, execute
 from .execute.deliver import remove_failed_output
 from .execute.replay import steps_for
 from .kraftfile import DEFAULT_KRAFTFILE, Kraftfile, find_kraftfile, load_kraftfile
-from .libraries import Selection
-from .libraries import choose as choose_libraries
+from .libraries.choose import choose as choose_libraries
+from .libraries.selection import Selection
 from .linkline import LinkLine, Request, parse_link_line
 from .logs import configure, log
 from .plan import APP_FILES, APP_FOLDER, LinkPlan, MakeSetup, app_folder_is_plain, plan_link
@@ -89,7 +89,7 @@ def link(
     try:
         plan, probed = plan_from_line(line, settings, environ, cwd, runner, kraftfile)
         if line.verbose and probed.selection is not None:
-            from .libraries_report import describe
+            from .libraries.report import describe
 
             for text in describe(probed.selection):
                 log.debug("%s", text)

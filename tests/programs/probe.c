@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runaway.h"
+
 /* `small COUNT SIZE`: COUNT live allocations of SIZE bytes, each written, then all freed and
  * allocated again (the freed memory must serve the second round). */
 static int small(long count, size_t size)
@@ -204,19 +206,8 @@ static int main_stack(long mib)
 	return 0;
 }
 
-/* `runaway main|thread`: a recursion that never ends, in main or in a thread of 64 KiB (the last
- * line it prints comes before it starts). */
-static long runaway_depth;
-
-static long runaway_recurse(long depth)
-{
-	volatile char frame[256];
-
-	frame[0] = (char)depth;
-	runaway_depth = depth;
-	return runaway_recurse(depth + 1) + frame[0];
-}
-
+/* `runaway main|thread`: a recursion that never ends (runaway.h), in main or in a thread of 64 KiB
+ * (the last line it prints comes before it starts). */
 static void *runaway_thread(void *argument)
 {
 	return (void *)runaway_recurse((long)argument);

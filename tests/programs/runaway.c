@@ -2,19 +2,10 @@
  * bottom of the boot stack must report it as a stack overflow. */
 #include <stdio.h>
 
-static long depth;
-
-static long recurse(long d)
-{
-	volatile char frame[256];
-
-	frame[0] = (char)d;
-	depth = d;
-	return recurse(d + 1) + frame[0];
-}
+#include "runaway.h"
 
 int main(void)
 {
 	printf("runaway recursion in main\n");
-	return (int)recurse(0);
+	return (int)runaway_recurse(0);
 }

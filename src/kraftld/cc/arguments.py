@@ -1,5 +1,6 @@
 """Classifies a gcc command line for kraftld-cc: what it asks for, its inputs in order, and which
-options belong to compiling, to linking, or to both — one table of options, each row with its why.
+options belong to compiling, to linking, or to both — by gcc's option table (`flags.GCC_OPTIONS`),
+the one kraftld's link reads too, each row with its phase and its why.
 
 Pure: nothing here touches the file system. gcc decides what a line does from its mode flags
 (`-c`, `-S`, `-E`, `-M`/`-MM`) and from its inputs' names; kraftld-cc does the same, because
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ..errors import UsageError
+from ..flags import GCC_OPTIONS, Form, GccOption, Phase
 
 
 class Mode(Enum):
@@ -27,107 +29,10 @@ class Mode(Enum):
     QUERY = "query"  # no inputs: --version, -dumpmachine, -print-*…, answered by gcc itself
 
 
-class Phase(Enum):
-    """Which of kraftld-cc's two steps an option belongs to."""
-
-    COMPILE = "compile"  # given to gcc when compiling or preprocessing, never to the link
-    LINK = "link"  # given to kraftld, never to gcc's compile
-    BOTH = "both"
-
-
-class Arity(Enum):
-    FLAG = "flag"  # exactly the name
-    JOINED = "joined"  # the name glued to its value: -std=c99, -Wall, -MD
-    SEPARATE = "separate"  # the value is the next argument: -include x.h
-    JOINED_OR_SEPARATE = "joined-or-separate"  # -Idir or -I dir
-
-
-@dataclass(frozen=True)
-class Option:
-    name: str
-    arity: Arity
-    phase: Phase
-    why: str
-
-
-F, J, S, JS = Arity.FLAG, Arity.JOINED, Arity.SEPARATE, Arity.JOINED_OR_SEPARATE
-C, L, B = Phase.COMPILE, Phase.LINK, Phase.BOTH
-_PRE = "a preprocessor option: only compiling reads it"
-_DEP = "dependency output (make's .d files): written while compiling"
-_LINK = "only the link reads it: kraftld judges it (`kraftld --explain-flags`)"
-
-# Matched longest name first: "-MF" before "-M", "-Wl," before "-W". An option not in the table
-# goes to both steps: gcc judges it when compiling, kraftld when linking.
-OPTIONS: tuple[Option, ...] = (
-    Option("-o", JS, B, "names the output: the object, or the image the link writes"),
-    Option("-x", JS, C, "names the language of the inputs after it (kraftld-cc follows it to find sources)"),
-    Option("-I", JS, C, _PRE),
-    Option("-iquote", JS, C, _PRE),
-    Option("-isystem", JS, C, _PRE),
-    Option("-idirafter", JS, C, _PRE),
-    Option("-iprefix", JS, C, _PRE),
-    Option("-iwithprefix", JS, C, _PRE),
-    Option("-iwithprefixbefore", JS, C, _PRE),
-    Option("-isysroot", JS, C, _PRE),
-    Option("-imultilib", JS, C, _PRE),
-    Option("-include", JS, C, _PRE),
-    Option("-imacros", JS, C, _PRE),
-    Option("-D", JS, C, _PRE),
-    Option("-U", JS, C, _PRE),
-    Option("-undef", F, C, _PRE),
-    Option("-nostdinc", F, C, "kraftld-cc gives the unikernel's headers in place of the host's already"),
-    Option("-MF", JS, C, _DEP),
-    Option("-MT", JS, C, _DEP),
-    Option("-MQ", JS, C, _DEP),
-    Option("-MD", F, C, _DEP),
-    Option("-MMD", F, C, _DEP),
-    Option("-MP", F, C, _DEP),
-    Option("-MG", F, C, _DEP),
-    Option("-M", F, C, "prints dependencies instead of compiling (preprocessing only)"),
-    Option("-MM", F, C, "prints dependencies but the system headers' instead of compiling"),
-    Option("-Wp,", J, C, "words for the preprocessor"),
-    Option("-Wa,", J, C, "words for the assembler"),
-    Option("-Xpreprocessor", S, C, "a word for the preprocessor"),
-    Option("-Xassembler", S, C, "a word for the assembler"),
-    Option("-Wl,", J, L, _LINK),
-    Option("-W", J, C, "a warning option: only compiling warns"),
-    Option("-w", F, C, "silences warnings: only compiling warns"),
-    Option("-std=", J, C, "the language standard: only compiling reads it"),
-    Option("-ansi", F, C, "the language standard: only compiling reads it"),
-    Option("-pedantic", F, C, "a warning option: only compiling warns"),
-    Option("-pedantic-errors", F, C, "a warning option: only compiling warns"),
-    Option("--param", S, C, "tunes gcc's optimiser: only compiling reads it"),
-    Option("-pipe", F, C, "pipes between gcc's own compile stages"),
-    Option("-save-temps", F, C, "keeps gcc's intermediate files"),
-    Option("-C", F, C, _PRE),
-    Option("-CC", F, C, _PRE),
-    Option("-P", F, C, _PRE),
-    Option("-H", F, C, _PRE),
-    Option("-dM", F, C, "prints the predefined macros (with -E)"),
-    Option("-dD", F, C, _PRE),
-    Option("-Xlinker", S, L, _LINK),
-    Option("-l", JS, L, _LINK),
-    Option("-L", JS, L, _LINK),
-    Option("-T", JS, L, _LINK),
-    Option("-u", JS, L, _LINK),
-    Option("-z", JS, L, _LINK),
-    Option("-e", JS, L, _LINK),
-    Option("-static", F, L, _LINK),
-    Option("-shared", F, L, _LINK),
-    Option("-pie", F, L, _LINK),
-    Option("-no-pie", F, L, _LINK),
-    Option("-static-pie", F, L, _LINK),
-    Option("-rdynamic", F, L, _LINK),
-    Option("-nostdlib", F, L, _LINK),
-    Option("-nostartfiles", F, L, _LINK),
-    Option("-nodefaultlibs", F, L, _LINK),
-    Option("-static-libgcc", F, L, _LINK),
-    Option("-shared-libgcc", F, L, _LINK),
-    Option("-s", F, L, _LINK),
-    Option("-r", F, L, _LINK),
-    Option("-fuse-ld=", J, L, _LINK),
-)
-_BY_LENGTH = sorted(OPTIONS, key=lambda o: len(o.name), reverse=True)
+# gcc's options come from the one table both of kraftld's sides read (flags.GCC_OPTIONS), each row
+# with its phase and its why: matched longest name first, "-MF" before "-M", "-Wl," before "-W".
+# An option not in the table goes to both steps: gcc judges it when compiling, kraftld when linking.
+_BY_LENGTH = sorted(GCC_OPTIONS, key=lambda o: len(o.name), reverse=True)
 _MODES = {"-c": Mode.COMPILE, "-S": Mode.ASSEMBLY, "-E": Mode.PREPROCESS}
 # gcc's order of stages: the earliest stage asked for is where gcc stops.
 _STAGE = {Mode.PREPROCESS: 0, Mode.ASSEMBLY: 1, Mode.COMPILE: 2, Mode.LINK: 3}
@@ -207,9 +112,9 @@ def _is_input(word: Word) -> bool:
 _INPUT = "\0input"  # marks an input word; its path is args[1]
 
 
-def _match(arg: str) -> Option | None:
+def _match(arg: str) -> GccOption | None:
     for option in _BY_LENGTH:
-        if option.arity is Arity.FLAG or option.arity is Arity.SEPARATE:
+        if option.form is Form.FLAG or option.form is Form.SEPARATE:
             if arg == option.name:
                 return option
         elif arg.startswith(option.name):
@@ -245,10 +150,7 @@ def classify(argv: Sequence[str]) -> Invocation:
     while i < len(args):
         arg = args[i]
         if arg in _MODES:
-            modes.append(_MODES[arg])
-            words.append(Word((arg,), Phase.COMPILE))
-            i += 1
-            continue
+            modes.append(_MODES[arg])  # the word itself is judged by its row below: the compile's
         if arg == "-" or not arg.startswith("-") or arg == "":
             if is_cxx(arg, language):
                 raise UsageError(
@@ -272,14 +174,14 @@ def classify(argv: Sequence[str]) -> Invocation:
             i += 1
             continue
         value: str | None
-        if option.arity is Arity.SEPARATE or (option.arity is Arity.JOINED_OR_SEPARATE and arg == option.name):
+        if option.form is Form.SEPARATE or (option.form is Form.JOINED_OR_SEPARATE and arg == option.name):
             if i + 1 >= len(args):
                 raise UsageError(f"{arg} needs a value after it", f"give {arg} its value, as gcc expects")
             value = args[i + 1]
             words.append(Word((arg, value), option.phase))
             i += 2
         else:
-            value = arg[len(option.name) :] if option.arity is not Arity.FLAG else None
+            value = arg[len(option.name) :] if option.form is not Form.FLAG else None
             words.append(Word((arg,), option.phase))
             i += 1
         if option.name == "-o":

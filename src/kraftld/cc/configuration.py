@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 COMPILER = "gcc"  # what Unikraft's build compiles with (ccache.COMPILER): the same compiler for both
 # kraftld-cc's default configuration: these options, then those of the zero-config rules
-# (libraries.RULES) named in DEFAULT_RULES. Each row: (option, value, why).
+# (libraries.rules.RULES) named in DEFAULT_RULES. Each row: (option, value, why).
 DEFAULT_OPTIONS = (
     (
         "CONFIG_LIBPOSIX_PROCESS",
@@ -62,7 +62,9 @@ class Configured:
 
 def project_kraftfile(cwd: str, settings: Settings) -> Kraftfile:
     """The configuration a project's compiles and links share (see the module's docstring)."""
-    from ..libraries import RULES, Selection, apply, external_libraries
+    from ..libraries.choose import external_libraries
+    from ..libraries.rules import RULES
+    from ..libraries.selection import Selection, apply
 
     path = find_kraftfile(cwd)
     kraftfile = DEFAULT_KRAFTFILE if path is None else load_kraftfile(path)

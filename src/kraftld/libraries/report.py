@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .libraries import Selection
+from .selection import Selection
 
 
 def describe(selection: Selection, limit: int = 8) -> list[str]:
