@@ -323,7 +323,8 @@ HOLDS = [
 @pytest.mark.parametrize(("paths", "locks"), [row[1:] for row in HOLDS], ids=[row[0] for row in HOLDS])
 def test_what_a_link_holds(tmp_path: Path, paths: list[str], locks: list[str]) -> None:
     for lock in locks:
-        make_folder(tmp_path, *lock.removesuffix(".lock").split("/"), 4096, used=1000)
+        kind, name = lock.removesuffix(".lock").split("/")
+        make_folder(tmp_path, kind, name, 4096, used=1000)
     given = [path if path.startswith("/") else str(tmp_path / path) for path in paths]
     with cache_prune.holding(given, str(tmp_path)) as whole:
         assert whole
