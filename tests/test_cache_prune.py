@@ -11,12 +11,15 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from kraftld import cache_prune
+from kraftld import cache_prune, pipeline
 from kraftld.cli import main
-from kraftld.errors import ConfigError
+from kraftld.errors import ConfigError, SourceError
+from kraftld.settings import Settings
 
 MB = 1 << 20
 
@@ -154,12 +157,29 @@ def test_no_bound_removes_nothing(tmp_path: Path) -> None:
     assert cache_prune.prune(str(tmp_path / "no-cache-yet"), 1).before == 0
 
 
-def test_a_killed_prune_s_leftovers_are_removed(tmp_path: Path) -> None:
+# What killed writers leave (cache_prune.LEFTOVERS): each row a folder, whether its writer still
+# runs (this test's own process) or holds the sysroot's lock, and whether a prune removes it.
+LEFTOVER_ROWS = [
+    ("builds/.removing-gone-999999999-abcd", None, True),  # a prune killed before deleting
+    ("builds/.removing-gone-{pid}-abcd", None, False),  # a prune deleting it right now
+    ("sources/unikraft-x.partial-999999999-abcd", None, True),  # a killed git clone
+    ("sources/unikraft-x.partial-{pid}-abcd", None, False),  # a clone under way
+    ("sysroot/std.partial", None, True),  # a killed kraftld-sysroot
+    ("sysroot/std.partial", "sysroot/std.lock", False),  # a kraftld-sysroot building now
+]
+
+
+@pytest.mark.parametrize(("where", "lock", "goes"), LEFTOVER_ROWS)
+def test_leftovers_of_killed_writers_go(tmp_path: Path, where: str, lock: str | None, goes: bool) -> None:
     make_entry(tmp_path, "a", 1 * MB, used=1000)
-    dead = tmp_path / "builds" / f"{cache_prune.TRASH_PREFIX}gone-999999999-abcd"
-    (dead / "build").mkdir(parents=True)
-    report = cache_prune.prune(str(tmp_path), None)
-    assert not dead.exists() and [Path(e.path).name for e in cache_prune.list_entries(str(tmp_path))] == ["a"]
+    leftover = tmp_path / where.format(pid=os.getpid())
+    (leftover / "build").mkdir(parents=True)
+    with contextlib.ExitStack() as stack:
+        if lock is not None:
+            stack.enter_context(held(tmp_path / lock.split("/")[0], fcntl.LOCK_EX, lock_name=lock.split("/")[1]))
+        report = cache_prune.prune(str(tmp_path), None)
+    assert leftover.exists() != goes
+    assert [Path(i.path).name for i in cache_prune.list_items(str(tmp_path))] == ["a"]  # never an item
     assert report.before > 0
 
 
@@ -342,3 +362,38 @@ def test_a_hold_on_a_clone_a_prune_has_just_removed_says_so(tmp_path: Path) -> N
     assert cache_prune.prune(str(tmp_path), 1).removed  # between the link finding it and holding it
     with cache_prune.holding([str(clone)], str(tmp_path)) as whole:
         assert not whole  # the link plans again, which clones it again
+
+
+@pytest.mark.parametrize(("pruned", "plans"), [(0, 1), (1, 2), (pipeline.PLAN_ATTEMPTS, None)])
+def test_a_link_holds_its_clone_and_plans_again_when_a_prune_removed_it_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pruned: int, plans: int | None
+) -> None:
+    line: Any = None  # what the faked plan_from_line is given and ignores
+    runner: Any = None
+    """`pruned`: how many of the link's plans a prune follows, removing the clone the plan found
+    before the link holds it; `plans`: how many plans the link then makes (None: it gives up)."""
+    clone = tmp_path / "sources" / "unikraft-a"
+    made: list[int] = []
+
+    def plan_from_line(*_args: Any) -> tuple[Any, None]:
+        made.append(1)
+        clone.mkdir(parents=True, exist_ok=True)  # the plan finds (or clones) it
+        (clone / "Makefile").write_text("all:\n")
+        if len(made) <= pruned:
+            assert cache_prune.remove_item(cache_prune.KINDS[1], str(clone))  # a prune, before the hold
+        config = SimpleNamespace(unikraft=SimpleNamespace(path=str(clone)), libraries=())
+        return SimpleNamespace(config=config, staged=()), None
+
+    monkeypatch.setattr(pipeline, "plan_from_line", plan_from_line)
+    settings = Settings.from_environ({"KRAFTLD_CACHE": str(tmp_path)})
+    with contextlib.ExitStack() as held:
+        if plans is None:
+            with pytest.raises(SourceError, match="kept being removed") as raised:
+                pipeline._plan_held(held, line, settings, {}, "/", runner, None)
+            assert raised.value.hint and len(made) == pipeline.PLAN_ATTEMPTS
+            return
+        pipeline._plan_held(held, line, settings, {}, "/", runner, None)
+        assert len(made) == plans
+        report = cache_prune.prune(str(tmp_path), 1)  # the link holds it until it ends
+        assert fates(report, tmp_path) == {"sources/unikraft-a": "in use"}
+    assert [Path(i.path).name for i in cache_prune.prune(str(tmp_path), 1).removed] == ["unikraft-a"]

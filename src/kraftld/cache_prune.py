@@ -342,17 +342,36 @@ def remove_entry(entry: str) -> bool:
     return remove_item(_kind("builds"), entry)
 
 
+# What killed processes leave behind, by the name of the folder: (marker in the name, what it is).
+# A leftover goes at every prune, before any item, once its writer is dead or no longer holds it.
+LEFTOVERS = (
+    (TRASH_PREFIX, "a folder a prune renamed away and was killed before deleting (`.removing-<name>-<pid>-…`)"),
+    (".partial-", "a clone `git clone` was killed while making (`atomic.replacing`: `<clone>.partial-<pid>-…`)"),
+    (".partial", "a sysroot kraftld-sysroot was killed while building, under the sysroot's lock (`<sysroot>.partial`)"),
+)
+
+
+def _remove_leftover(folder: str, name: str) -> None:
+    """Remove the leftover `name` (see LEFTOVERS) if the process that made it is gone."""
+    path = os.path.join(folder, name)
+    if name.startswith(TRASH_PREFIX) or ".partial-" in name:
+        pid = name.rsplit("-", 2)[-2]
+        if not (pid.isdigit() and _alive(int(pid))):
+            shutil.rmtree(path, ignore_errors=True)
+    elif name.endswith(".partial"):  # kraftld-sysroot holds the sysroot's lock while it builds there
+        with _unused(os.path.join(folder, name.removesuffix(".partial") + LOCK_SUFFIX), create=True) as free:
+            if free:
+                shutil.rmtree(path, ignore_errors=True)
+
+
 def _remove_leftover_trash(cache: str) -> None:
-    """Folders a prune renamed but was killed before deleting."""
+    """Folders of killed writers (LEFTOVERS)."""
     for kind in KINDS:
         root = os.path.join(cache, kind.folder)
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             for name in os.listdir(root):
-                if name.startswith(TRASH_PREFIX):
-                    pid = name[len(TRASH_PREFIX) :].rsplit("-", 2)[-2]
-                    if pid.isdigit() and _alive(int(pid)):
-                        continue
-                    shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+                if any(mark in name for mark, _why in LEFTOVERS) and os.path.isdir(os.path.join(root, name)):
+                    _remove_leftover(root, name)
 
 
 def _alive(pid: int) -> bool:
