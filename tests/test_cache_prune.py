@@ -22,6 +22,7 @@ from kraftld.errors import ConfigError, SourceError
 from kraftld.settings import Settings
 
 MB = 1 << 20
+SOURCES = next(kind for kind in cache_prune.KINDS if kind.folder == "sources")
 
 
 def at(path: Path, used: int) -> None:
@@ -380,7 +381,7 @@ def test_a_link_holds_its_clone_and_plans_again_when_a_prune_removed_it_first(
         clone.mkdir(parents=True, exist_ok=True)  # the plan finds (or clones) it
         (clone / "Makefile").write_text("all:\n")
         if len(made) <= pruned:
-            assert cache_prune.remove_item(cache_prune.KINDS[1], str(clone))  # a prune, before the hold
+            assert cache_prune.remove_item(SOURCES, str(clone))  # a prune, before the hold
         config = SimpleNamespace(unikraft=SimpleNamespace(path=str(clone)), libraries=())
         return SimpleNamespace(config=config, staged=()), None
 

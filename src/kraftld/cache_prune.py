@@ -136,8 +136,12 @@ class Kind:
     lock: Lock
     why: str
     used: Callable[[str], int] = _mtime  # when an item was last used, in ns since the epoch
-    # For a build: the paths of the trees it points into (None: unknown, so every clone).
-    trees: Callable[[str], frozenset[str] | None] | None = None
+    # The paths an item points into, which must stay while it does (None: unknown, so every item
+    # of a kind `needed_by` this one).
+    points_into: Callable[[str], frozenset[str] | None] | None = None
+    # The kind whose kept items keep those of this kind they point into; such an item is used as
+    # recently as the latest of them.
+    needed_by: str | None = None
     # For a note: the build entry it serves (an item whose entry is gone counts as never used).
     serves: Callable[[str], str | None] | None = None
 
@@ -151,15 +155,16 @@ KINDS = (
         Lock.INSIDE,
         "one configuration's Unikraft build (100 MB-1.5 GB); links, builds and head starts hold its lock",
         used=_build_used,
-        trees=_build_trees,
+        points_into=_build_trees,
     ),
     Kind(
         "sources",
         True,
         Lock.BESIDE,
-        "clones of Unikraft and its libraries; a link holds the clones its trees are in (`hold`), and a "
+        "clones of Unikraft and its libraries; a link holds the clones its trees are in (`holding`), and a "
         "kept build needs the one it was built from (its objects' paths and the record's trees point into it)",
         used=_clone_used,
+        needed_by="builds",
     ),
     Kind(
         "sysroot",
@@ -185,7 +190,7 @@ KINDS = (
     ),
     Kind("symbols", False, Lock.NONE, "symbol tables of inputs and libraries, read again from the file when missing"),
     Kind("progress", False, Lock.NONE, "object counts of past builds: a build without one shows no percentage"),
-    Kind("kvm", False, Lock.NONE, "kraftld-run's verdicts on KVM: asked again (one short boot) when missing"),
+    Kind("kvm", False, Lock.NONE, "kraftld-run's verdicts on KVM: the next boot tries KVM again and writes one"),
 )
 # What the bound leaves alone, each with its why (measured and printed all the same).
 UNBOUNDED = (
@@ -256,40 +261,48 @@ def _item_names(kind: Kind, folder: str) -> list[str]:
 def list_items(cache: str, kinds: Iterable[Kind] = KINDS) -> list[Item]:
     """Every item of `kinds`, least recently used first.
 
-    A clone is used as recently as the latest build that points into it; a note whose build
-    entry is gone, never."""
+    An item a kind `needed_by` another points into is used as recently as the latest of those
+    (a clone, as the latest build built from it); a note whose build entry is gone, never."""
     found: list[tuple[Kind, str]] = []
     for kind in kinds:
         folder = os.path.join(cache, kind.folder)
         found += [(kind, os.path.join(folder, name)) for name in _item_names(kind, folder)]
-    builds = {path: kind.used(path) for kind, path in found if kind.folder == "builds"}
-    trees = {build: _build_trees(build) for build in builds}
+    used = {path: kind.used(path) for kind, path in found}
+    pointers = _pointers(found)
     items = []
     for kind, path in found:
-        used = builds[path] if path in builds else kind.used(path)
+        when = used[path]
         if kind.serves is not None:
             entry = kind.serves(path)
             if entry is not None and not os.path.isdir(entry):
-                used = 0
-        if kind.folder == "sources":
-            users = [when for build, when in builds.items() if _needs(trees[build], path)]
-            used = max([used, *users])
-        items.append(Item(kind.folder, path, disk_usage(path), used))
+                when = 0
+        if kind.needed_by is not None:
+            when = max([when, *(used[user] for user in _users(pointers, kind.needed_by, path))])
+        items.append(Item(kind.folder, path, disk_usage(path), when))
     items.sort(key=lambda item: (item.last_used, item.path))
     return items
+
+
+Pointers = dict[str, tuple[str, frozenset[str] | None]]  # an item's path: (its kind, what it points into)
+
+
+def _pointers(found: Iterable[tuple[Kind, str]]) -> Pointers:
+    return {path: (kind.folder, kind.points_into(path)) for kind, path in found if kind.points_into is not None}
+
+
+def _users(pointers: Pointers, kind: str, path: str) -> list[str]:
+    """The items of `kind` that point into `path` (all those that do not say what they point into)."""
+    inside = os.path.abspath(path) + os.sep
+    return sorted(
+        user
+        for user, (user_kind, targets) in pointers.items()
+        if user_kind == kind and (targets is None or any(t == inside[:-1] or t.startswith(inside) for t in targets))
+    )
 
 
 def list_entries(cache: str) -> list[Item]:
     """The build entries, least recently used first."""
     return list_items(cache, [kind for kind in KINDS if kind.folder == "builds"])
-
-
-def _needs(trees: frozenset[str] | None, clone: str) -> bool:
-    """Whether a build entry with these `trees` points into a clone (see the module's docstring)."""
-    if trees is None:
-        return True
-    inside = os.path.abspath(clone) + os.sep
-    return any(tree == os.path.abspath(clone) or tree.startswith(inside) for tree in trees)
 
 
 def _kind(name: str) -> Kind:
@@ -396,22 +409,23 @@ def prune(cache: str, bound: int | None, keep: str | None = None) -> PruneReport
     removed: list[Item] = []
     in_use: list[Item] = []
     needed: list[tuple[Item, str]] = []
-    kept_builds = {item.path: _build_trees(item.path) for item in items if item.kind == "builds"}
+    kinds = {kind.folder: kind for kind in KINDS}
+    kept = _pointers((kinds[item.kind], item.path) for item in items)  # what the kept items point into
     if bound is not None:
         for item in items:
             if total <= bound:
                 break
             if keep is not None and os.path.abspath(item.path) == os.path.abspath(keep):
                 continue
-            if item.kind == "sources":
-                user = next((build for build, trees in sorted(kept_builds.items()) if _needs(trees, item.path)), None)
-                if user is not None:
-                    needed.append((item, user))
-                    continue
-            if remove_item(_kind(item.kind), item.path):
+            needed_by = kinds[item.kind].needed_by
+            users = [] if needed_by is None else _users(kept, needed_by, item.path)
+            if users:
+                needed.append((item, users[0]))
+                continue
+            if remove_item(kinds[item.kind], item.path):
                 removed.append(item)
                 total -= item.size
-                kept_builds.pop(item.path, None)
+                kept.pop(item.path, None)
             else:
                 in_use.append(item)
     unbounded = tuple((name, disk_usage(os.path.join(cache, name))) for name, _why in UNBOUNDED)
