@@ -146,11 +146,12 @@ class Kind:
     serves: Callable[[str], str | None] | None = None
 
 
+_NAMES = CacheLayout("")  # the folders' names, relative to the cache (layout.py names them all)
 # The kinds the bound covers, each row with its why. A new kind of item in the cache is a row
 # here (and a line in layout.py's map and README's "The build cache").
 KINDS = (
     Kind(
-        "builds",
+        _NAMES.builds,
         True,
         Lock.INSIDE,
         "one configuration's Unikraft build (100 MB-1.5 GB); links, builds and head starts hold its lock",
@@ -158,16 +159,16 @@ KINDS = (
         points_into=_build_trees,
     ),
     Kind(
-        "sources",
+        _NAMES.sources,
         True,
         Lock.BESIDE,
         "clones of Unikraft and its libraries; a link holds the clones its trees are in (`holding`), and a "
         "kept build needs the one it was built from (its objects' paths and the record's trees point into it)",
         used=_clone_used,
-        needed_by="builds",
+        needed_by=_NAMES.builds,
     ),
     Kind(
-        "sysroot",
+        _NAMES.sysroots,
         True,
         Lock.BESIDE,
         "Rust std sysroots (kraftld-sysroot builds them under this lock); a link whose inputs are in one holds "
@@ -175,27 +176,29 @@ KINDS = (
         used=_sysroot_used,
     ),
     Kind(
-        "headstart",
+        _NAMES.headstart,
         False,
         Lock.NONE,
         "the head start's notes: read once by the next link, which without one only starts later",
         serves=_headstart_entry,
     ),
     Kind(
-        "cc",
+        _NAMES.cc_notes,
         False,
         Lock.NONE,
         "kraftld-cc's notes: a compile without one (or whose build is gone) resolves its configuration again",
         serves=_cc_entry,
     ),
-    Kind("symbols", False, Lock.NONE, "symbol tables of inputs and libraries, read again from the file when missing"),
-    Kind("progress", False, Lock.NONE, "object counts of past builds: a build without one shows no percentage"),
-    Kind("kvm", False, Lock.NONE, "kraftld-run's verdicts on KVM: the next boot tries KVM again and writes one"),
+    Kind(
+        _NAMES.symbols, False, Lock.NONE, "symbol tables of inputs and libraries: read again from the file when missing"
+    ),
+    Kind(_NAMES.progress, False, Lock.NONE, "object counts of past builds: a build without one shows no percentage"),
+    Kind(_NAMES.kvm, False, Lock.NONE, "kraftld-run's verdicts on KVM: the next boot tries KVM again and writes one"),
 )
 # What the bound leaves alone, each with its why (measured and printed all the same).
 UNBOUNDED = (
-    ("ccache", "ccache's own store, bounded by ccache itself (CCACHE_MAXSIZE, 2G by default)"),
-    ("runtime", "kraftld's runtime object and compiler launcher: a few files, used by every build without a lock"),
+    (_NAMES.ccache, "ccache's own store, bounded by ccache itself (CCACHE_MAXSIZE, 2G by default)"),
+    (_NAMES.runtime, "kraftld's runtime object and compiler launcher: a few files, used by every build without a lock"),
 )
 
 
@@ -213,12 +216,8 @@ class PruneReport:
     after: int
     removed: tuple[Item, ...]
     kept_in_use: tuple[Item, ...]  # items that would have gone but were in use
-    kept_needed: tuple[tuple[Item, str], ...] = ()  # clones that would have gone, and a kept build needing each
+    kept_needed: tuple[tuple[Item, str], ...] = ()  # items that would have gone, and a kept item needing each
     unbounded: tuple[tuple[str, int], ...] = ()  # (folder, bytes) of what the bound leaves alone
-
-
-def builds_dir(cache: str) -> str:
-    return CacheLayout(cache).builds
 
 
 def disk_usage(path: str, seen: set[tuple[int, int]] | None = None) -> int:
@@ -310,12 +309,13 @@ def _kind(name: str) -> Kind:
 
 
 @contextlib.contextmanager
-def _unused(lock_path: str, *, create: bool) -> Iterator[bool]:
-    """Holds a lock exclusively if nobody else holds it; yields whether it got it."""
+def _unused(lock_path: str) -> Iterator[bool]:
+    """Holds a lock exclusively if nobody else holds it; yields whether it got it. A lock file
+    nobody has made yet is made (a clone no link has held since kraftld began holding clones)."""
     try:
-        handle = open(lock_path, "a+" if create else "r")  # noqa: SIM115 - closed below
+        handle = open(lock_path, "a+")  # noqa: SIM115 - closed below
     except FileNotFoundError:
-        yield False  # removed meanwhile by another prune
+        yield False  # its folder was removed meanwhile by another prune
         return
     with handle:
         try:
@@ -339,7 +339,7 @@ def remove_item(kind: Kind, path: str) -> bool:
     # A build entry's lock is inside it (gone: removed meanwhile); a clone's beside it, made here
     # if no link has held it yet.
     lock = os.path.join(path, "lock") if kind.lock is Lock.INSIDE else path + LOCK_SUFFIX
-    with _unused(lock, create=kind.lock is Lock.BESIDE) as free:
+    with _unused(lock) as free:
         if not free or not os.path.isdir(path):
             return False
         try:
@@ -372,7 +372,7 @@ def _remove_leftover(folder: str, name: str) -> None:
         if not (pid.isdigit() and _alive(int(pid))):
             shutil.rmtree(path, ignore_errors=True)
     elif name.endswith(".partial"):  # kraftld-sysroot holds the sysroot's lock while it builds there
-        with _unused(os.path.join(folder, name.removesuffix(".partial") + LOCK_SUFFIX), create=True) as free:
+        with _unused(os.path.join(folder, name.removesuffix(".partial") + LOCK_SUFFIX)) as free:
             if free:
                 shutil.rmtree(path, ignore_errors=True)
 

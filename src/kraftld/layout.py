@@ -122,9 +122,13 @@ class CacheLayout:
         """ccache's own cache, unless CCACHE_DIR names another (`ccache`)."""
         return os.path.join(self.root, "ccache")
 
+    @property
+    def cc_notes(self) -> str:
+        return os.path.join(self.root, "cc")
+
     def cc_note(self, digest: str) -> str:
         """kraftld-cc's note of the configuration its compiles resolved (`cc.note`)."""
-        return os.path.join(self.root, "cc", f"{digest}.json")
+        return os.path.join(self.cc_notes, f"{digest}.json")
 
 
 class EntryLayout:
