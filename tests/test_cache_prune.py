@@ -398,3 +398,11 @@ def test_a_link_holds_its_clone_and_plans_again_when_a_prune_removed_it_first(
         report = cache_prune.prune(str(tmp_path), 1)  # the link holds it until it ends
         assert fates(report, tmp_path) == {"sources/unikraft-a": "in use"}
     assert [Path(i.path).name for i in cache_prune.prune(str(tmp_path), 1).removed] == ["unikraft-a"]
+
+
+def test_an_entry_without_a_lock_file_goes_like_any_other(tmp_path: Path) -> None:
+    """No link has locked it (a folder an older kraftld or an interrupted one left): its lock is made and taken."""
+    entry = make_entry(tmp_path, "lockless", 1 * MB, used=1000)
+    (entry / "lock").unlink()
+    assert [Path(i.path).name for i in cache_prune.prune(str(tmp_path), 1).removed] == ["lockless"]
+    assert not (tmp_path / "builds" / "lockless").exists()

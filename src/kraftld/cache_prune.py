@@ -19,7 +19,9 @@ hold whatever the order:
 
 A folder is renamed away under its lock, so a later link finds it whole or gone, never half
 removed; the renamed folder is then deleted. Lock files stay (empty): a lock file removed while
-another process has it open would let two processes each hold "the" lock.
+another process has it open would let two processes each hold "the" lock. What killed writers
+leave (`LEFTOVERS`: a prune's renamed folder, a clone or a sysroot half made) goes at every prune,
+once its writer is gone.
 
 When an item was last used is read from what kraftld leaves without extra writes where it can:
 a full build appends to `build.log`; a fast relink (and a head start) makes and removes its own
