@@ -5,6 +5,8 @@ Each stage before execution is a function of the previous one's result and write
 `resolve_link` and `probe_config` read the file system (inputs, the Kraftfile, source trees), and
 `probe_config` may clone a missing source into the cache (`sources.locate`, never in a dry run).
 Only `execute` builds and writes the image; after it, `link` leaves the head start its note.
+From the plan to its end, `link` holds the clones and sysroots the plan uses, so the cache's bound
+removes none of them under it (`cache_prune.holding`; the hold only locks and touches lock files).
 """
 
 from __future__ import annotations
