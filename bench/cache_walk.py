@@ -40,18 +40,17 @@ def main() -> None:
         sizes[item.kind] += item.size
     for kind in counts:
         print(f"{kind:10} {counts[kind]:5} items  {cache_prune.human(sizes[kind])}")
-    every, builds = [], []
+    times: dict[str, list[float]] = {"every": [], "builds": []}
+    walks: list[tuple[str, Callable[[], object]]] = [
+        ("every", lambda: cache_prune.list_items(options.cache)),
+        ("builds", lambda: cache_prune.list_entries(options.cache)),
+    ]
     for run in range(options.runs):
-        pair = [
-            ("every", lambda: cache_prune.list_items(options.cache)),
-            ("builds", lambda: cache_prune.list_entries(options.cache)),
-        ]
-        for name, walk in pair if run % 2 == 0 else reversed(pair):
-            (every if name == "every" else builds).append(timed(walk))
-    a, b = statistics.median(every), statistics.median(builds)
-    print(
-        f"every kind: median {a:.2f} s; builds alone: median {b:.2f} s; ratio {a / b:.2f}x ({options.runs} runs each)"
-    )
+        for name, walk in walks if run % 2 == 0 else reversed(walks):
+            times[name].append(timed(walk))
+    every, builds = statistics.median(times["every"]), statistics.median(times["builds"])
+    print(f"every kind: median {every:.2f} s; builds alone: median {builds:.2f} s; ratio {every / builds:.2f}x")
+    print(f"({options.runs} runs each, alternating which goes first)")
 
 
 if __name__ == "__main__":
