@@ -363,6 +363,8 @@ def test_a_hold_on_a_clone_a_prune_has_just_removed_says_so(tmp_path: Path) -> N
     assert cache_prune.prune(str(tmp_path), 1).removed  # between the link finding it and holding it
     with cache_prune.holding([str(clone)], str(tmp_path)) as whole:
         assert not whole  # the link plans again, which clones it again
+    with cache_prune.holding([str(tmp_path / "sysroot" / "std" / "libstd.rlib")], str(tmp_path)) as whole:
+        assert not whole  # no sysroot/ at all
 
 
 @pytest.mark.parametrize(("pruned", "plans"), [(0, 1), (1, 2), (pipeline.PLAN_ATTEMPTS, None)])

@@ -9,7 +9,7 @@ hold whatever the order:
 - an item is removed only while holding its lock exclusively, taken without waiting: a build
   entry's own `lock` (links, builds and head starts hold it), or the `<item>.lock` beside a clone
   or a sysroot (a link holds those of the trees and inputs it uses, shared, from its plan to
-  its end: `hold`). An item in use is kept, and the entry a link has just used is kept even when
+  its end: `holding`). An item in use is kept, and the entry a link has just used is kept even when
   it alone is over the bound;
 - a clone a kept build points into is kept: which trees a build uses is read from its
   fast-relink record (`prebuilt.json`'s `trees`); a build without a readable record (a failed
@@ -444,7 +444,11 @@ def holding(paths: Iterable[str], cache: str) -> Iterator[bool]:
     with contextlib.ExitStack() as stack:
         whole = True
         for item in held:
-            handle = stack.enter_context(open(item + LOCK_SUFFIX, "a+"))
+            try:
+                handle = stack.enter_context(open(item + LOCK_SUFFIX, "a+"))
+            except FileNotFoundError:  # its kind's folder is gone too
+                whole = False
+                continue
             fcntl.flock(handle, fcntl.LOCK_SH)  # a prune holds it only for a rename; a sysroot build longer
             with contextlib.suppress(OSError):
                 os.utime(handle.fileno())
