@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from kraftld import headstart
+from kraftld import cache_prune, headstart
 from kraftld.headstart import LINK_DIR_MARK, HeadStart, Note
 
 
@@ -219,3 +219,26 @@ def test_a_response_file_line_finds_its_note(setting: tuple[dict[str, str], Path
     head = headstart.begin([f"@{response}"], environ, "/work")
     assert head is not None
     head.close()
+
+
+@pytest.mark.parametrize("when", ["before the head start", "between its open and its lock"])
+def test_no_head_start_on_a_pruned_entry_and_no_stray_entry_left(
+    setting: tuple[dict[str, str], Path, Path], monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """The cache bound removes an entry by renaming it away under its lock (cache_prune)."""
+    environ, entry, target = setting
+    remember(environ, line(target), "/work", make_note(entry, target, [[["true"], "/"]]))
+    (entry / "lock").touch()
+    if when == "before the head start":
+        assert cache_prune.remove_entry(str(entry))
+    else:
+        real = fcntl.flock
+
+        def prune_first(handle: Any, mode: int) -> None:
+            monkeypatch.setattr(fcntl, "flock", real)
+            assert cache_prune.remove_entry(str(entry))  # takes the lock first, renames, releases
+            real(handle, mode)
+
+        monkeypatch.setattr(fcntl, "flock", prune_first)
+    assert headstart.begin(line(target), environ, "/work") is None
+    assert not entry.exists()

@@ -87,9 +87,12 @@ def test_builds_std_once_and_lays_out_a_sysroot(tmp_path: Path, toolchain_root: 
     assert build.env is not None and build.env["RUSTC_BOOTSTRAP"] == "1" and "RUSTFLAGS" not in build.env
     assert 'replace-with = "kraftld-vendored-std"' in runner.configs[0]
     assert "-rustc-1.96.0-" in path.name
-    # The second call finds it in the cache and builds nothing.
+    # The second call finds it in the cache and builds nothing, and marks it used (the cache bound
+    # removes the least recently used: cache_prune).
+    os.utime(path / sysroot.RECORD, ns=(10**9, 10**9))
     status, again, _ = run(["--rustc", "rustc"], environ, runner)
     assert (status, again, len(runner.builds)) == (0, out, 1)
+    assert (path / sysroot.RECORD).stat().st_mtime > 1
     assert not list(path.parent.glob("*.partial"))
 
 

@@ -42,7 +42,8 @@ kraftld's own options:
   --explain-flags   print how kraftld treats every flag it knows, and why
   --explain-libraries  print how kraftld chooses Unikraft libraries without a Kraftfile
   --print-kraftfile LINK-LINE  print the Kraftfile equivalent to what LINK-LINE would build
-  --prune-cache     remove least recently used builds until the cache fits KRAFTLD_CACHE_MAX
+  --prune-cache     remove the least recently used builds, clones, sysroots and notes not in use
+                    until the cache fits KRAFTLD_CACHE_MAX
   -h, --help        print this help
 
 Environment: KRAFTLD_UNIKRAFT, KRAFTLD_SOURCES, KRAFTLD_TARGET, KRAFTLD_CACHE,

@@ -9,11 +9,13 @@
         links/<pid>-<random>/    one folder per fast relink: inputs/ and outputs/ again
     <cache>/runtime/             kraftld's runtime object and compiler launcher (what make
                                  compiles through, with ccache or distcc), by digest of source and command
-    <cache>/sources/             clones of Unikraft and its libraries, by URL and version
+    <cache>/sources/             clones of Unikraft and its libraries, by URL and version; beside
+                                 each, `<clone>.lock`, held by links that use it (`cache_prune`)
     <cache>/headstart/           notes of the last fast relink per output and folder
     <cache>/kvm/                 whether KVM works, per kernel release and QEMU
     <cache>/symbols/             the inputs' and libraries' symbol tables (`symbols`, `exports`)
-    <cache>/sysroot/             Rust std sysroots for the Unikraft target, by rustc (`sysroot`)
+    <cache>/sysroot/             Rust std sysroots for the Unikraft target, by rustc (`sysroot`),
+                                 each with its `<sysroot>.lock` beside
     <cache>/progress/            object counts of past builds, for the next one's percentage
     <cache>/ccache/              ccache's own cache, unless CCACHE_DIR names another (`ccache`)
     <cache>/cc/                  kraftld-cc's notes of resolved configurations (`cc.note`)
@@ -120,9 +122,13 @@ class CacheLayout:
         """ccache's own cache, unless CCACHE_DIR names another (`ccache`)."""
         return os.path.join(self.root, "ccache")
 
+    @property
+    def cc_notes(self) -> str:
+        return os.path.join(self.root, "cc")
+
     def cc_note(self, digest: str) -> str:
         """kraftld-cc's note of the configuration its compiles resolved (`cc.note`)."""
-        return os.path.join(self.root, "cc", f"{digest}.json")
+        return os.path.join(self.cc_notes, f"{digest}.json")
 
 
 class EntryLayout:

@@ -5,10 +5,13 @@ Each stage before execution is a function of the previous one's result and write
 `resolve_link` and `probe_config` read the file system (inputs, the Kraftfile, source trees), and
 `probe_config` may clone a missing source into the cache (`sources.locate`, never in a dry run).
 Only `execute` builds and writes the image; after it, `link` leaves the head start its note.
+From the plan to its end, `link` holds the clones and sysroots the plan uses, so the cache's bound
+removes none of them under it (`cache_prune.holding`; the hold only locks and touches lock files).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -16,6 +19,7 @@ from dataclasses import dataclass, replace
 from . import buildprogress, headstart
 from .ccache import compiler_setup, plan_launcher
 from .config import BuildConfig, image_name, render_defconfig, select_target
+from .errors import SourceError
 from .execute import LinkResult, Notify, Progress, execute
 from .execute.deliver import remove_failed_output
 from .execute.replay import steps_for
@@ -86,26 +90,31 @@ def link(
     if line.verbose:
         for decision in line.decisions:
             log.debug("%s", f"{decision.action.value:7} {decision.argument}  ({decision.why})")
-    try:
-        plan, probed = plan_from_line(line, settings, environ, cwd, runner, kraftfile)
-        if line.verbose and probed.selection is not None:
-            from .libraries.report import describe
+    with contextlib.ExitStack() as held:  # the clones and sysroots the link uses, until it ends
+        try:
+            plan, probed = _plan_held(held, line, settings, environ, cwd, runner, kraftfile)
+            if line.verbose and probed.selection is not None:
+                from .libraries.report import describe
 
-            for text in describe(probed.selection):
-                log.debug("%s", text)
-        if settings.dry_run:
-            return Linked(Request.LINK, line, plan, probed)
-        readable = buildprogress.follow(settings.cache, plan.config, progress)
-        result = execute(plan, runner, readable, notify, fast=settings.fast_relink, head=head)
-    except BaseException:
-        if line.output is not None and not settings.dry_run:
-            remove_failed_output(os.path.join(cwd, line.output), [os.path.join(cwd, i.path) for i in line.inputs])
-        raise
-    if not result.fast:  # only a full build grows the cache
-        from .cache_prune import prune
+                for text in describe(probed.selection):
+                    log.debug("%s", text)
+            if settings.dry_run:
+                return Linked(Request.LINK, line, plan, probed)
+            readable = buildprogress.follow(settings.cache, plan.config, progress)
+            result = execute(plan, runner, readable, notify, fast=settings.fast_relink, head=head)
+        except BaseException:
+            if line.output is not None and not settings.dry_run:
+                remove_failed_output(os.path.join(cwd, line.output), [os.path.join(cwd, i.path) for i in line.inputs])
+            raise
+        if not result.fast:  # only a full build grows the cache
+            from .cache_prune import prune
 
-        for removed in prune(settings.cache, settings.cache_max, keep=plan.entry).removed:
-            log.info("removed the least recently used build %s to keep the cache under KRAFTLD_CACHE_MAX", removed.path)
+            for removed in prune(settings.cache, settings.cache_max, keep=plan.entry).removed:
+                log.info(
+                    "removed the least recently used %s %s to keep the cache under KRAFTLD_CACHE_MAX",
+                    removed.kind,
+                    removed.path,
+                )
     if head_start and settings.fast_relink and result.prebuilt is not None:
         steps, _ = steps_for(plan, result.prebuilt, headstart.LINK_DIR_MARK)
         note = headstart.note_for(plan, steps, expanded, cwd)
@@ -114,6 +123,41 @@ def link(
     how = "replaying the final link steps" if result.fast else "with make"
     log.info("wrote %s and %s, %s", result.image, result.debug_image, how)
     return Linked(Request.LINK, line, plan, probed, result)
+
+
+# How many times a link plans again when a prune removed a clone it had found before it held it.
+PLAN_ATTEMPTS = 3
+
+
+def _plan_held(
+    held: contextlib.ExitStack,
+    line: LinkLine,
+    settings: Settings,
+    environ: Mapping[str, str],
+    cwd: str,
+    runner: ProcessRunner,
+    kraftfile: Kraftfile | None,
+) -> tuple[LinkPlan, Probed]:
+    """Plan the link, then hold the clones its trees are in and the sysroots its inputs come from
+    (`cache_prune.holding`) until the link ends, so no prune removes them under it. A prune may
+    remove a clone between the plan finding it and the hold: then plan again, which clones it again."""
+    for _attempt in range(PLAN_ATTEMPTS):
+        plan, probed = plan_from_line(line, settings, environ, cwd, runner, kraftfile)
+        if settings.dry_run:
+            return plan, probed
+        from .cache_prune import holding
+
+        config = plan.config
+        paths = [config.unikraft.path, *(tree.path for tree in config.libraries), *(s.target for s in plan.staged)]
+        attempt = contextlib.ExitStack()
+        if attempt.enter_context(holding(paths, settings.cache)):
+            held.enter_context(attempt)
+            return plan, probed
+        attempt.close()
+    raise SourceError(
+        f"a clone in {settings.cache} kept being removed while this link planned",
+        "another kraftld prunes the cache to a bound too small for this link; raise KRAFTLD_CACHE_MAX",
+    )
 
 
 def load_app_kraftfile(cwd: str) -> Kraftfile:

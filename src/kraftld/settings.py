@@ -7,7 +7,7 @@ KRAFTLD_CACHE      where builds and cloned sources are kept
 KRAFTLD_DRY_RUN    1: print the plan, build nothing
 KRAFTLD_LOG        debug: log every subprocess, shell-quoted; info: log the steps
 KRAFTLD_FAST_RELINK  0: always relink with make, never by replaying the final steps
-KRAFTLD_CACHE_MAX  the size the cache's builds are kept under (see cache_prune)
+KRAFTLD_CACHE_MAX  the size the cache is kept under, all but ccache's store and runtime/ (cache_prune)
 """
 
 from __future__ import annotations

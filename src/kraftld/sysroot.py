@@ -112,6 +112,7 @@ def ensure_sysroot(
     """The sysroot's path, building it first unless it is already in the cache."""
     path = sysroot_path(cache, toolchain, target)
     if installed(path):
+        _touch(path)
         return path
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with _locked(path + ".lock"):
@@ -126,6 +127,12 @@ def ensure_sysroot(
         os.rename(os.path.join(work, "sysroot"), path)
         shutil.rmtree(work, ignore_errors=True)
     return path
+
+
+def _touch(path: str) -> None:
+    """Mark the sysroot used now: the cache's bound removes the least recently used (cache_prune)."""
+    with contextlib.suppress(OSError):
+        os.utime(os.path.join(path, RECORD))
 
 
 @contextlib.contextmanager

@@ -191,6 +191,10 @@ def begin(args: Sequence[str], environ: Mapping[str, str], cwd: str) -> HeadStar
     try:
         # A full build holds the lock exclusively and may be rewriting what the steps read.
         fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        # A prune renames an entry away under this lock (cache_prune): a lock no longer at its
+        # name is a removed entry's, and making links/ below would leave a stray entry behind.
+        if not os.path.samestat(os.fstat(lock.fileno()), os.stat(note.lock)):
+            raise FileNotFoundError(note.lock)
         os.makedirs(note.links_dir, exist_ok=True)  # a full build's note comes before any fast relink
         link_dir = os.path.join(note.links_dir, f"{os.getpid()}-{os.urandom(4).hex()}")
         os.mkdir(link_dir)
