@@ -49,8 +49,11 @@ from relink import (
     timed,
 )
 
-# The option the second configuration sets: one more library (ukallocregion), which no other source reads.
+# The options the second configuration sets: one more library (ukallocregion), which no other
+# source reads (but uklibid numbers the libraries: those after it read another number); and one
+# that a single source reads (bbuddy.c).
 SECOND_OPTION = "CONFIG_LIBUKALLOCREGION"
+THIRD_OPTION = "CONFIG_LIBUKALLOCBBUDDY_FREELIST_SANITY"
 KRAFTLD_DEBUG_ROW = "CONFIG_DEBUG_SYMBOLS_LVL2=y"
 
 
@@ -81,9 +84,34 @@ def since(after: tuple[int, int, int], before: tuple[int, int, int]) -> tuple[in
     return (after[0] - before[0], after[1] - before[1], after[2] - before[2])
 
 
-def with_second_option(kraftfile: str | None) -> str:
-    """The Kraftfile of the second configuration: the first's, with SECOND_OPTION set."""
-    option = f"  kconfig:\n    {SECOND_OPTION}: y\n"
+def compiles_of(cache: Path) -> int:
+    """The compiles of the one build in this cache (make's CC and AS lines)."""
+    (entry,) = (cache / "builds").iterdir()
+    lines = (entry / "build.log").read_text().splitlines()
+    return sum(1 for line in lines if line.split()[:1] in (["CC"], ["AS"]))
+
+
+def stored(store: Path) -> int:
+    objects = store / "kraftld-objects" / "o"
+    return sum(1 for name in os.listdir(objects) if name.endswith(".o")) if objects.is_dir() else 0
+
+
+def cold_kraftld(
+    setup: Setup, args: list[str], cwd: Path, cache: Path, snapshot: Path, extra: dict[str, str]
+) -> tuple[float, tuple[int, int, int], int, int]:
+    """A cold kraftld build in an empty cache, its stores a fresh copy of `snapshot`:
+    (seconds, ccache's (direct, preprocessed, misses), compiles the object store served, compiles)."""
+    store = cache.with_name(cache.name + "-stores")
+    shutil.copytree(snapshot, store, symlinks=True)
+    before, kept = ccache_hits(store), stored(store)
+    seconds = timed([setup.install.kraftld, *args], kraftld_env(setup, cache, {"CCACHE_DIR": str(store), **extra}), cwd)
+    compiles = compiles_of(cache)
+    return seconds, since(ccache_hits(store), before), compiles - (stored(store) - kept), compiles
+
+
+def with_option(kraftfile: str | None, name: str = SECOND_OPTION) -> str:
+    """The Kraftfile of another configuration: the first's, with option `name` set."""
+    option = f"  kconfig:\n    {name}: y\n"
     if kraftfile is None:  # kraftld's embedded default: no libraries, qemu/x86_64
         return f"spec: v0.6\nname: app\nunikraft:\n{option}targets:\n  - qemu/x86_64\n"
     assert "unikraft:\n  version: stable\n" in kraftfile
@@ -141,28 +169,40 @@ def bench(setup: Setup, kraftfile: str | None, runs: int) -> dict[str, object]:
         floor_kraftld.append(replay_floor(steps_kraftld, setup.environ, entry / "build"))
     figures.update(relink_kraftld=fast, floor_g3=floor_g3, make_g3=make_g3_runs, floor_kraftld=floor_kraftld)
 
-    # The second configuration, one option apart, cold: with ccache, without, bare make.
-    second = work / "second"
-    second.mkdir()
-    (second / "Kraftfile").write_text(with_second_option(kraftfile))
-    args2 = [str(main_o), "-o", str(second / "image")]
-    before = ccache_hits(store)
-    figures["cold_second_ccache"] = timed(
-        [setup.install.kraftld, *args2], kraftld_env(setup, work / "cache-2c", with_ccache), second
-    )
-    after = ccache_hits(store)
-    figures["second_hits"] = since(after, before)
-    figures["cold_second_plain"] = timed(
-        [setup.install.kraftld, *args2], kraftld_env(setup, work / "cache-2p", {"KRAFTLD_CCACHE": "0"}), second
-    )
-    second_setup = Setup(setup.name, setup.environ, second, setup.install)
-    plan2 = plan_of(second_setup, args2, work / "cache-2p")
-    figures["cold_second_bare"], _ = bare_cold(second_setup, plan2, work / "bare-2", plan2["defconfig"])
-    # The first configuration again, in a fresh KRAFTLD_CACHE, with the same ccache store.
-    figures["cold_fresh_cache_ccache"] = timed(
-        [setup.install.kraftld, *args], kraftld_env(setup, work / "cache-fresh", with_ccache), work
-    )
-    figures["fresh_hits"] = since(ccache_hits(store), after)
+    # The second configuration, one option apart, cold: as kraftld is, with ccache alone, without
+    # either, bare make; each kraftld build from a copy of the stores the first one left.
+    snapshot = work / "stores-after-first"
+    shutil.copytree(store, snapshot, symlinks=True)
+    objects_on = {"KRAFTLD_CCACHE": "1"}
+    ccache_only = {"KRAFTLD_CCACHE": "1", "KRAFTLD_OBJECTS": "0"}
+    for key, option in (("second", SECOND_OPTION), ("third", THIRD_OPTION)):
+        other = work / key
+        other.mkdir()
+        (other / "Kraftfile").write_text(with_option(kraftfile, option))
+        args2 = [str(main_o), "-o", str(other / "image")]
+        cache_s = work / f"cache-{key}-s"
+        seconds, hits, served, compiles = cold_kraftld(setup, args2, other, cache_s, snapshot, objects_on)
+        figures[f"cold_{key}_store"], figures[f"{key}_store_hits"] = seconds, hits
+        figures[f"{key}_served"] = (served, compiles)
+        if key == "second":
+            seconds, hits, _, _ = cold_kraftld(setup, args2, other, work / f"cache-{key}-c", snapshot, ccache_only)
+            figures[f"cold_{key}_ccache"], figures[f"{key}_hits"] = seconds, hits
+            figures[f"cold_{key}_plain"] = timed(
+                [setup.install.kraftld, *args2],
+                kraftld_env(setup, work / f"cache-{key}-p", {"KRAFTLD_CCACHE": "0"}),
+                other,
+            )
+        other_setup = Setup(setup.name, setup.environ, other, setup.install)
+        plan2 = plan_of(other_setup, args2, cache_s)  # built: its staged inputs are there
+        figures[f"cold_{key}_bare"], _ = bare_cold(other_setup, plan2, work / f"bare-{key}", plan2["defconfig"])
+
+    # The first configuration again, in a fresh KRAFTLD_CACHE sharing the stores, and its bare make.
+    seconds, hits, served, compiles = cold_kraftld(setup, args, work, work / "cache-fresh-s", snapshot, objects_on)
+    figures["cold_fresh_store"], figures["fresh_store_hits"] = seconds, hits
+    figures["fresh_served"] = (served, compiles)
+    seconds, hits, _, _ = cold_kraftld(setup, args, work, work / "cache-fresh-c", snapshot, ccache_only)
+    figures["cold_fresh_cache_ccache"], figures["fresh_hits"] = seconds, hits
+    figures["cold_first_bare"], _ = bare_cold(setup, plan, work / "bare-first", plan["defconfig"])
     return figures
 
 
@@ -215,17 +255,38 @@ def report(name: str, f: dict[str, object]) -> None:
         line("prelinked libmusl.o: kraftld / Unikraft's defaults", libc)
     line("cold build, first configuration: kraftld (filling ccache)", f"{seconds('cold_first_kraftld'):.1f} s")
     line("cold build, first configuration: bare make (-g3)", f"{seconds('cold_first_bare_g3'):.1f} s")
+
+    def served(key: str) -> str:
+        value = f[key]
+        assert isinstance(value, tuple)
+        return f"    object store: served {value[0]} of {value[1]} compiles"
+
     bare = seconds("cold_second_bare")
     line(f"cold build, second configuration ({SECOND_OPTION}): bare make", f"{bare:.1f} s")
-    line("  kraftld with ccache", f"{seconds('cold_second_ccache'):.1f} s")
-    line("  kraftld without ccache", f"{seconds('cold_second_plain'):.1f} s")
-    line("  with ccache / bare make", f"{seconds('cold_second_ccache') / bare:.2f}x", "target <= 0.35x")
-    line("  without ccache / bare make", f"{seconds('cold_second_plain') / bare:.2f}x")
-    print(hits("second_hits"))
-    fresh = seconds("cold_fresh_cache_ccache")
-    line("cold build, first configuration, fresh KRAFTLD_CACHE, ccache", f"{fresh:.1f} s")
-    line("  / bare make (second configuration's)", f"{fresh / bare:.2f}x", "target <= 0.35x")
-    print(hits("fresh_hits"))
+    line("  kraftld (object store and ccache)", f"{seconds('cold_second_store'):.1f} s")
+    line("  kraftld with ccache alone (KRAFTLD_OBJECTS=0)", f"{seconds('cold_second_ccache'):.1f} s")
+    line("  kraftld without either (KRAFTLD_CCACHE=0)", f"{seconds('cold_second_plain'):.1f} s")
+    line("  kraftld / bare make", f"{seconds('cold_second_store') / bare:.2f}x", "target <= 0.35x")
+    line("  with ccache alone / bare make", f"{seconds('cold_second_ccache') / bare:.2f}x")
+    line("  without either / bare make", f"{seconds('cold_second_plain') / bare:.2f}x")
+    print(served("second_served"))
+    print(hits("second_store_hits"))
+    print(hits("second_hits").replace("ccache:", "ccache alone:"))
+    third = seconds("cold_third_bare")
+    line(f"cold build, third configuration ({THIRD_OPTION}): bare make", f"{third:.1f} s")
+    line("  kraftld (object store and ccache)", f"{seconds('cold_third_store'):.1f} s")
+    line("  kraftld / bare make", f"{seconds('cold_third_store') / third:.2f}x", "target <= 0.35x")
+    print(served("third_served"))
+    print(hits("third_store_hits"))
+    first = seconds("cold_first_bare")
+    line("cold build, first configuration: bare make (kraftld's options)", f"{first:.1f} s")
+    line("  kraftld in a fresh KRAFTLD_CACHE (object store and ccache)", f"{seconds('cold_fresh_store'):.1f} s")
+    line("  kraftld in a fresh KRAFTLD_CACHE, ccache alone", f"{seconds('cold_fresh_cache_ccache'):.1f} s")
+    line("  kraftld / bare make", f"{seconds('cold_fresh_store') / first:.2f}x", "target <= 0.35x")
+    line("  ccache alone / bare make", f"{seconds('cold_fresh_cache_ccache') / first:.2f}x")
+    print(served("fresh_served"))
+    print(hits("fresh_store_hits"))
+    print(hits("fresh_hits").replace("ccache:", "ccache alone:"))
 
 
 def main() -> int:
