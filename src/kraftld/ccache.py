@@ -23,7 +23,10 @@ runs the compiler in the build folder with the build folder's paths made relativ
   Unikraft's fixdep reads them.
 
 The launcher is used with and without ccache, so both give the compiler the same command in the
-same folder and the images are byte-identical either way (a test checks it).
+same folder and the images are byte-identical either way (a test checks it). With a compiler
+cache it also keeps and serves objects itself (`--objects`, launcher/objects.c, objects.py): an
+earlier configuration's object for a compile whose files and options read the same, before
+ccache is asked.
 
 ccache is used when it is installed, or when KRAFTLD_CCACHE=1 (then it must be); KRAFTLD_CCACHE=0
 turns it off. Its store is `ccache/` in kraftld's cache unless CCACHE_DIR is set; every other

@@ -17,7 +17,8 @@
     <cache>/sysroot/             Rust std sysroots for the Unikraft target, by rustc (`sysroot`),
                                  each with its `<sysroot>.lock` beside
     <cache>/progress/            object counts of past builds, for the next one's percentage
-    <cache>/ccache/              ccache's own cache, unless CCACHE_DIR names another (`ccache`)
+    <cache>/ccache/              ccache's own cache, unless CCACHE_DIR names another (`ccache`),
+        kraftld-objects/         with the launcher's object store in it (`objects`)
     <cache>/cc/                  kraftld-cc's notes of resolved configurations (`cc.note`)
 
 The head start reads this before the rest of kraftld is imported, so this module imports only

@@ -51,7 +51,7 @@ def test_a_bounded_cache_spares_what_is_in_use_and_a_pruned_build_comes_back_the
 ) -> None:
     assert shutil.which("ccache"), "ccache is not installed (Debian: apt-get install ccache)"
     cache, store = tmp_path / "cache", tmp_path / "ccache"
-    # ccache alone (KRAFTLD_OBJECTS=0): its hits are what this test counts (test_objects.py: the store)
+    # ccache alone (KRAFTLD_OBJECTS=0): its hits are what this test counts (test_object_store.py: the store)
     env = {
         "KRAFTLD_CACHE": str(cache),
         "CCACHE_DIR": str(store),
