@@ -7,6 +7,8 @@ a store that served an object gcc would have made differently fails here.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,15 @@ def compiles_of(cache: Path) -> int:
     return sum(1 for line in lines if line.split()[:1] in (["CC"], ["AS"]))
 
 
+def ccache_calls(ccache_dir: Path) -> int:
+    """The compiles ccache was asked for so far: each one the store did not serve."""
+    out = subprocess.run(
+        ["ccache", "--print-stats"], env={"CCACHE_DIR": str(ccache_dir)}, capture_output=True, text=True, check=True
+    ).stdout
+    stats = {key: int(value) for key, value in (line.split("\t") for line in out.splitlines())}
+    return stats["direct_cache_hit"] + stats["preprocessed_cache_hit"] + stats["cache_miss"]
+
+
 def stored(store: Path) -> int:
     return sum(1 for path in (store / "o").iterdir() if path.suffix == ".o")
 
@@ -59,12 +70,13 @@ def stored(store: Path) -> int:
 def test_a_configuration_one_option_apart_is_served_the_objects_a_build_without_cache_makes(
     tools: Tools, tmp_path: Path, option: str, least_served: float
 ) -> None:
+    assert shutil.which("ccache"), "ccache is not installed (Debian: apt-get install ccache)"
     store = tmp_path / "ccache" / "kraftld-objects"
     env = {"CCACHE_DIR": str(tmp_path / "ccache"), "KRAFTLD_CCACHE": "1"}
     obj = tools.compile_c(PROGRAMS / "behave.c", tmp_path / "main.o", '-DPROGRAM_NAME="served"')
     tools.kraftld([str(obj), "-o", str(tmp_path / "first")], env={**env, "KRAFTLD_CACHE": str(tmp_path / "one")})
-    filled = stored(store)
-    assert filled > 50
+    assert stored(store) > 50
+    asked = ccache_calls(tmp_path / "ccache")
 
     other = tmp_path / "other"
     other.mkdir()
@@ -72,7 +84,7 @@ def test_a_configuration_one_option_apart_is_served_the_objects_a_build_without_
     served_cache, plain_cache = tmp_path / "two", tmp_path / "plain"
     tools.kraftld([str(obj), "-o", str(other / "served")], cwd=other, env={**env, "KRAFTLD_CACHE": str(served_cache)})
     compiles = compiles_of(served_cache)
-    served = compiles - (stored(store) - filled)  # each compile the store did not serve is kept in it
+    served = compiles - (ccache_calls(tmp_path / "ccache") - asked)
     print(f"{option}: {served} of {compiles} compiles served by the store")
     assert served >= least_served * compiles
 
