@@ -38,6 +38,7 @@ class Build:
     root: Path
     store: Path
     launcher: str
+    served: bool = True  # False: the launcher without its store (what gcc makes of the files)
 
     def write(self, name: str, text: str) -> None:
         path = self.root / name
@@ -51,8 +52,7 @@ class Build:
         argv = [
             self.launcher,
             root,
-            f"--objects={self.store}",
-            f"--config={objects.CONFIG_HEADER}",
+            *((f"--objects={self.store}", f"--config={objects.CONFIG_HEADER}") if self.served else ()),
             "counting-gcc",
             *(f"-I{root}/{folder}" for folder in includes),
             "-O2",
@@ -87,14 +87,9 @@ def build(launcher: str, tmp_path: Path) -> Build:
     return made
 
 
-def fresh_object(build: Build, tmp_path: Path) -> bytes:
+def fresh_object(build: Build, includes: tuple[str, ...] = ("include", "lib")) -> bytes:
     """The same compile without the store: what a served object must equal."""
-    plain = Build(build.root, tmp_path / "no-store", build.launcher)
-    argv_store = plain.store
-    objects.prepare(str(argv_store))
-    for child in (argv_store / "m").iterdir():
-        child.unlink()
-    completed = plain.compile()
+    completed = Build(build.root, build.store, build.launcher, served=False).compile(includes=includes)
     assert completed.returncode == 0, completed.stderr
     return (build.root / "lib" / "x.o").read_bytes()
 
@@ -128,7 +123,7 @@ def test_a_compile_is_served_only_when_what_it_reads_is_the_same(
     assert build.compiles() == (1 if served else 2)
     got = (build.root / "lib" / "x.o").read_bytes()
     # served or not, the object is what gcc makes of the files as they are now
-    assert got == fresh_object(build, tmp_path)
+    assert got == fresh_object(build)
     # and the dependency file names the build folder's files absolutely, as after a compile
     assert f"{build.root.resolve()}/lib/lib.h" in (build.root / "lib" / ".x.o.d").read_text()
 
@@ -144,10 +139,7 @@ def test_a_build_folder_elsewhere_is_served_the_same_object(build: Build, tmp_pa
     assert build.compiles() == 1 and elsewhere.compiles() == 0  # the counter is per folder's parent
     served = (elsewhere.root / "lib" / "x.o").read_bytes()
     assert f"{elsewhere.root.resolve()}/lib/lib.h" in (elsewhere.root / "lib" / ".x.o.d").read_text()
-    plain = Build(elsewhere.root, tmp_path / "no-store", build.launcher)
-    objects.prepare(str(plain.store))
-    assert plain.compile().returncode == 0 and plain.compiles() == 1
-    assert served == (elsewhere.root / "lib" / "x.o").read_bytes()
+    assert served == fresh_object(elsewhere) and elsewhere.compiles() == 1
 
 
 @pytest.mark.parametrize(
@@ -176,10 +168,7 @@ def test_a_changed_include_path_serves_only_when_every_file_would_be_found_where
     assert again.returncode == 0, again.stderr
     assert build.compiles() == (1 if served else 2)
     got = (build.root / "lib" / "x.o").read_bytes()
-    plain = Build(build.root, tmp_path / "no-store", build.launcher)
-    objects.prepare(str(plain.store))
-    assert plain.compile(includes=includes).returncode == 0
-    assert got == (build.root / "lib" / "x.o").read_bytes()
+    assert got == fresh_object(build, includes)
 
 
 @pytest.mark.parametrize(

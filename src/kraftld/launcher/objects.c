@@ -766,7 +766,7 @@ int objects_compile(const struct compile *compile)
 	if (fd < 0)
 		return run_compiler(compile->args, 2);
 	status = run_compiler(compile->args, fd);
-	if (lseek(fd, 0, SEEK_SET) == 0 && read_all(warnings_path, &warnings) == 0)
+	if (read_all(warnings_path, &warnings) == 0)
 		write_all(2, warnings.data, warnings.length);
 	close(fd);
 	if (status == 0)
