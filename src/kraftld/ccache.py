@@ -45,6 +45,7 @@ from .commands import Command
 from .compiled import Compiled, digest_of, package_source
 from .environment import NO_WORDS, YES_WORDS
 from .errors import ConfigError
+from .kconfig_tools import tools_store
 from .layout import CacheLayout
 from .objects import CONFIG_HEADER, object_store
 
@@ -77,6 +78,7 @@ class CompilerSetup:
     distcc: str | None  # the distcc program, or None
     environ: tuple[tuple[str, str], ...]  # added to make's environment
     objects: str | None = None  # the launcher's object store (objects.py), or None
+    kconfig_tools: str | None = None  # where Unikraft's kconfig tools are kept (kconfig_tools.py), or None
 
     def cc_variable(self, launcher: str, build_dir: str) -> str:
         """The CC= word for make: the launcher (`plan_launcher`'s output), then these tools."""
@@ -111,8 +113,11 @@ def compiler_setup(environ: Mapping[str, str], cache: str) -> CompilerSetup:
             added["CCACHE_PREFIX"] = distcc
     # The object store goes with a compiler cache: on unless KRAFTLD_CCACHE=0 (or KRAFTLD_OBJECTS=0).
     asked = environ.get("KRAFTLD_CCACHE")
-    store = object_store(environ, cache, asked is None or asked.strip().lower() not in NO_WORDS)
-    return CompilerSetup(ccache, distcc, tuple(sorted(added.items())), store)
+    cached = asked is None or asked.strip().lower() not in NO_WORDS
+    store = object_store(environ, cache, cached)
+    # The kconfig tools too, beside it in ccache's folder (kconfig_tools.py says why there).
+    tools = tools_store(environ.get("CCACHE_DIR") or CacheLayout(cache).ccache) if cached else None
+    return CompilerSetup(ccache, distcc, tuple(sorted(added.items())), store, tools)
 
 
 def _wanted_tool(environ: Mapping[str, str], variable: str, program: str) -> str | None:

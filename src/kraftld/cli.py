@@ -210,6 +210,12 @@ def describe_plan(plan: LinkPlan, probed: Probed, line: LinkLine) -> str:
         *(_selection_lines(probed)),
         f"target: {config.target.label}",
         f"cache folder: {plan.entry}",
+        "kconfig tools: "
+        + (
+            f"a new build folder gets the ones kept in {plan.kconfig_tools.store} for this tree and host compiler"
+            if plan.kconfig_tools
+            else "built by make in every new build folder"
+        ),
         f"output: {plan.output} and {plan.debug_output}",
         "defconfig:",
         *("  " + option for option in config.defconfig.splitlines()),

@@ -19,6 +19,7 @@ from .compiled import Compiled
 from .config import BuildConfig
 from .downloads import REFUSING_WGET, query_command
 from .errors import ConfigError, UsageError
+from .kconfig_tools import KconfigTools, plan_tools
 from .layout import INPUTS_DIR, OUTPUTS_DIR, CacheLayout, EntryLayout
 from .linkline import DriverFlag, LinkerOption, LinkerOutputFile
 from .resolve import ResolvedLink, StagedFile
@@ -74,6 +75,7 @@ class LinkPlan:
     output: str
     launcher: Compiled | None = None  # what make's CC runs (ccache.py), compiled before make starts
     object_store: str | None = None  # the launcher's object store (objects.py), made before make starts
+    kconfig_tools: KconfigTools | None = None  # kept kconfig tools, placed before `make defconfig`
 
     @property
     def debug_output(self) -> str:
@@ -211,6 +213,11 @@ def plan_link(
         app_files=tuple((os.path.join(paths.app, name), text) for name, text in (app_copy or {}).items()),
         launcher=launcher,
         object_store=compiler.objects if compiler else None,
+        kconfig_tools=(
+            plan_tools(compiler.kconfig_tools, config.unikraft.path, paths.build, environ)
+            if compiler and compiler.kconfig_tools
+            else None
+        ),
         staged=tuple(staged),
         side_outputs=tuple(side_outputs),
         archives=archives,

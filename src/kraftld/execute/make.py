@@ -11,7 +11,7 @@ import contextlib
 import os
 from collections.abc import Callable
 
-from .. import downloads, objects
+from .. import downloads, kconfig_tools, objects
 from ..atomic import write_if_changed
 from ..background import alongside
 from ..commands import Command, Completed, describe_failure
@@ -81,6 +81,10 @@ def configure(plan: LinkPlan, runner: ProcessRunner) -> bool:
             pass
     # make reads the options from a pending copy: only a finished configuration is recorded.
     write_if_changed(paths.pending_defconfig, plan.config.defconfig)
+    tools = plan.kconfig_tools
+    placed = kconfig_tools.before_defconfig(tools) if tools is not None else kconfig_tools.Placed(False)
+    if tools is not None and placed.placed:
+        log.info("kconfig tools copied from %s: make does not build them", tools.store)
     completed = _run_logged(plan, runner, plan.defconfig_command, None)
     if completed.returncode != 0:
         raise BuildError(
@@ -88,6 +92,9 @@ def configure(plan: LinkPlan, runner: ProcessRunner) -> bool:
             "check the Kraftfile's kconfig options and libraries",
             details=describe_failure(completed),
         )
+    # make built them in this new folder: kept for the next one.
+    if tools is not None and placed.keep_as is not None and kconfig_tools.keep(tools, placed.keep_as):
+        kconfig_tools.prune(tools.store)
     os.replace(paths.pending_defconfig, paths.defconfig)
     return True
 
