@@ -40,6 +40,7 @@ CONFIG_STACK_SIZE_PAGE_ORDER=10
 
 def defconfig(unikraft: str, folder: Path, libraries: list[str]) -> tuple[float, bytes]:
     """`make defconfig` as kraftld runs it, in `folder`: seconds, and the .config it made."""
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "defconfig").write_text(DEFCONFIG)
     argv = ["make", "-C", unikraft, f"A={APP_FOLDER}", f"O={folder / 'build'}", f"C={folder / 'config'}", "N=app"]
     argv += [f"L={':'.join(libraries)}"] if libraries else []

@@ -199,7 +199,11 @@ KINDS = (
 )
 # What the bound leaves alone, each with its why (measured and printed all the same).
 UNBOUNDED = (
-    (_NAMES.ccache, "ccache's own store, bounded by ccache itself (CCACHE_MAXSIZE, 2G by default)"),
+    (
+        _NAMES.ccache,
+        "ccache's own store, bounded by ccache itself (CCACHE_MAXSIZE, 2G by default); the object store and the "
+        "kept kconfig tools in it are bounded by kraftld (objects.prune, kconfig_tools.prune)",
+    ),
     (_NAMES.runtime, "kraftld's runtime object and compiler launcher: a few files, used by every build without a lock"),
 )
 

@@ -19,6 +19,7 @@
     <cache>/progress/            object counts of past builds, for the next one's percentage
     <cache>/ccache/              ccache's own cache, unless CCACHE_DIR names another (`ccache`),
         kraftld-objects/         with the launcher's object store in it (`objects`)
+        kraftld-kconfig/         and Unikraft's kconfig tools, kept once (`kconfig_tools`)
     <cache>/cc/                  kraftld-cc's notes of resolved configurations (`cc.note`)
 
 The head start reads this before the rest of kraftld is imported, so this module imports only
