@@ -43,14 +43,19 @@ def build_and_link(plan: LinkPlan, runner: ProcessRunner, progress: Progress) ->
     """Build with make, deliver the image; return the record it left for fast relinks."""
     for path, text in plan.app_files:
         write_if_changed(path, text)
-    if plan.launcher is not None:  # make's CC, asked for its version as make starts
-        ensure_compiled(plan.launcher, runner)
     if plan.object_store is not None:
         objects.prepare(plan.object_store)
-    # Only the final link needs the runtime object: it compiles while make configures.
-    with alongside(lambda: ensure_runtime(plan.runtime, runner)) as runtime_compile:
+    # Both compile while make configures: the runtime object is for the final link only, and the
+    # launcher (make's CC) is first run when the build parses Unikraft's makefiles (CC_INFO);
+    # `make defconfig` reads no configuration, so it never asks CC for its version.
+    launcher = plan.launcher
+    with (
+        alongside(lambda: ensure_runtime(plan.runtime, runner)) as runtime_compile,
+        alongside(lambda: launcher is None or ensure_compiled(launcher, runner)) as launcher_compile,
+    ):
         configured = configure(plan, runner)
         runtime_compile.wait()
+        launcher_compile.wait()
     _preseed(plan, runner, configured)
     stage(plan.paths.inputs, staged_names(plan))
     for written, _ in plan.side_outputs:
