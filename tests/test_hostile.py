@@ -427,6 +427,11 @@ CASES: list[Case] = [
         lambda h: then(_folder(h.work / "out"), Attempt(["main.o", "-o", "out"])),
     ),
     Case(
+        "debug-output-is-a-folder",
+        "the debug image (-o.dbg) is a folder",
+        lambda h: then(_folder(h.work / "out.dbg"), Attempt(["main.o", "-o", "out"])),
+    ),
+    Case(
         "output-name-too-long",
         "",
         lambda h: Attempt(["main.o", "-o", "a" * 300]),

@@ -58,6 +58,9 @@ def resolve_link(line: LinkLine, cwd: str) -> ResolvedLink:
             "kraftld writes the image to -o and its debug image to -o.dbg; add -o PATH",
         )
     output = _resolve_output(line.output, cwd)
+    # The debug image goes beside it, by the same rename (plan.debug_output), and is as much
+    # an output: a folder there would stop the link after the build.
+    _resolve_output(line.output + ".dbg", cwd, what="the debug image (-o.dbg)")
     search_dirs = [os.path.join(cwd, d) for d in line.search_dirs]
     items: list[ResolvedItem] = []
     for item in line.items:
