@@ -190,6 +190,20 @@ def test_a_download_the_mirror_lacks_is_named_and_one_it_has_is_copied(
     assert (build / "libx" / "x-1.0.tar.gz").read_bytes() == b"x's sources"
 
 
+def test_the_dry_run_shows_make_s_wget_with_a_mirror(
+    tmp_path: Path, environ: dict[str, str], object_bytes: bytes
+) -> None:
+    (tmp_path / "main.o").write_bytes(object_bytes)
+    environ = {**environ, "KRAFTLD_SOURCES": str(tmp_path / "mirror"), "KRAFTLD_DRY_RUN": "1"}
+    status, out, err = run(["main.o", "-o", "app"], environ, tmp_path)
+    assert status == 0, err
+    script = f"{tmp_path}/cache/runtime/kraftld_fetch-"
+    assert f"downloads: none; make's WGET is {script}" in out and f"from {tmp_path}/mirror/archives" in out
+    build = out.splitlines()[-1]
+    assert f"'WGET={script}" in build and "downloads.missing'" in build
+    assert "-n fetch" not in out and not (tmp_path / "cache" / "runtime").exists()  # nothing written
+
+
 def test_dynamic_image_is_refused(tmp_path: Path, environ: dict[str, str], object_bytes: bytes) -> None:
     (tmp_path / "main.o").write_bytes(object_bytes)
     dynamic = Path("/bin/true").read_bytes()
