@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import shlex
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from kraftld import __version__
 from kraftld.cli import main
+from kraftld.process import Command, Completed
 from support import FakeRunner, RealLine, read_args
 
 
@@ -143,6 +145,63 @@ def test_failed_build_shows_the_undefined_symbol_and_leaves_no_output(
     assert "undefined reference to `missing_function'" in err
     assert "command: make -C" in err
     assert not (tmp_path / "app").exists() and not (tmp_path / "app.dbg").exists()
+
+
+class MirrorMake(FakeRunner):
+    """The build's make runs its WGET as Unikraft's download recipe does, for lib-x's archive."""
+
+    def __call__(self, command: Command, **kwargs: object) -> Completed:
+        argv = command.argv
+        wget = next((a[len("WGET=") :] for a in argv if a.startswith("WGET=")), None)
+        if argv[0] != "make" or "defconfig" in argv or wget is None:
+            return super().__call__(command, **kwargs)  # type: ignore[arg-type]
+        self.commands.append(command)
+        build = Path(next(a[2:] for a in argv if a.startswith("O=")))
+        (build / "libx").mkdir(parents=True, exist_ok=True)
+        destination = build / "libx" / "x-1.0.tar.gz"
+        fetched = subprocess.run([*wget.split(" "), "-O", str(destination), "https://example.org/x-1.0.tar.gz"])
+        if fetched.returncode != 0:  # `|| $(RM) FILE`, then unpacking it fails
+            destination.unlink(missing_ok=True)
+            return Completed(command, 2, ("tar: x-1.0.tar.gz: Cannot open: No such file or directory",))
+        self.commands.pop()
+        return super().__call__(command, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_download_the_mirror_lacks_is_named_and_one_it_has_is_copied(
+    tmp_path: Path, environ: dict[str, str], object_bytes: bytes, static_elf: bytes
+) -> None:
+    (tmp_path / "main.o").write_bytes(object_bytes)
+    archives = tmp_path / "mirror" / "archives"
+    archives.mkdir(parents=True)
+    environ = {**environ, "KRAFTLD_SOURCES": str(tmp_path / "mirror")}
+    status, _, err = run(["main.o", "-o", "app"], environ, tmp_path, MirrorMake(image_bytes=static_elf))
+    assert status == 1
+    assert err.startswith(
+        "kraftld: error: KRAFTLD_SOURCES has no x-1.0.tar.gz, which the build would download from "
+        f"https://example.org/x-1.0.tar.gz\nhint: put the file at {archives}/x-1.0.tar.gz; "
+        "kraftld never downloads when KRAFTLD_SOURCES is set\n"
+    ), err
+    assert not (tmp_path / "app").exists()
+    (archives / "x-1.0.tar.gz").write_bytes(b"x's sources")
+    runner = MirrorMake(image_bytes=static_elf)
+    status, _, err = run(["main.o", "-o", "app"], environ, tmp_path, runner)
+    assert (status, err) == (0, "")
+    build = Path(next(a[2:] for a in runner.makes()[-1].argv if a.startswith("O=")))
+    assert (build / "libx" / "x-1.0.tar.gz").read_bytes() == b"x's sources"
+
+
+def test_the_dry_run_shows_make_s_wget_with_a_mirror(
+    tmp_path: Path, environ: dict[str, str], object_bytes: bytes
+) -> None:
+    (tmp_path / "main.o").write_bytes(object_bytes)
+    environ = {**environ, "KRAFTLD_SOURCES": str(tmp_path / "mirror"), "KRAFTLD_DRY_RUN": "1"}
+    status, out, err = run(["main.o", "-o", "app"], environ, tmp_path)
+    assert status == 0, err
+    script = f"{tmp_path}/cache/runtime/kraftld_fetch-"
+    assert f"downloads: none; make's WGET is {script}" in out and f"from {tmp_path}/mirror/archives" in out
+    build = out.splitlines()[-1]
+    assert f"'WGET={script}" in build and "downloads.missing'" in build
+    assert "-n fetch" not in out and not (tmp_path / "cache" / "runtime").exists()  # nothing written
 
 
 def test_dynamic_image_is_refused(tmp_path: Path, environ: dict[str, str], object_bytes: bytes) -> None:

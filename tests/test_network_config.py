@@ -1,17 +1,16 @@
-"""The linker side of networking: the lwip preset, downloads named by make, trees' uncommitted changes."""
+"""The linker side of networking: the lwip preset, downloads copied from the mirror, trees' uncommitted changes."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
-
-import pytest
 
 from kraftld import downloads
 from kraftld.config import BuildConfig, render_defconfig
 from kraftld.kraftfile import Target, parse_kraftfile
 from kraftld.presets import LIBRARY_PRESETS
-from kraftld.process import Command, run_process
+from kraftld.process import run_process
 from kraftld.sources import SourceTree, changed_paths, worktree_state
 
 NETWORK_KRAFTFILE = """\
@@ -64,97 +63,108 @@ def test_every_preset_row_says_why() -> None:
             assert row.option.startswith("CONFIG_") and row.value in ("y", "n") and len(row.why) > 10
 
 
-# What `make -n fetch` printed for the kit's lib-musl + lib-lwip (one of lwIP's lines, trimmed).
-DRY_RUN = [
-    "make --no-print-directory CONFIG_UK_BASE=/uk -C /c/build -f /c/build/Makefile fetch\n",
-    "printf '  %-7s %s\\n' 'WGET'  'liblwip':' https://github.com/unikraft/fork-lwip/archive/refs/heads/"
-    "UNIKRAFT-2_1_x.zip' &&  kraftld-would-download -O /c/build/liblwip/UNIKRAFT-2_1_x.zip "
-    "https://github.com/unikraft/fork-lwip/archive/refs/heads/UNIKRAFT-2_1_x.zip || rm -f "
-    "/c/build/liblwip/UNIKRAFT-2_1_x.zip\n",
-    "touch /c/build/liblwip/.chksum\n",
-    # fetchas2: two URLs, one destination
-    "kraftld-would-download -O /c/build/libx/x.tgz https://a/x.tgz || kraftld-would-download -O "
-    "/c/build/libx/x.tgz https://b/x.tgz || rm -f /c/build/libx/x.tgz\n",
-]
-
-
-def test_downloads_are_read_from_make_s_dry_run() -> None:
-    assert downloads.parse_query(DRY_RUN) == [
-        downloads.Download(
-            "/c/build/liblwip/UNIKRAFT-2_1_x.zip",
-            "https://github.com/unikraft/fork-lwip/archive/refs/heads/UNIKRAFT-2_1_x.zip",
-        ),
-        downloads.Download("/c/build/libx/x.tgz", "https://a/x.tgz"),
-    ]
-    assert downloads.parse_query(DRY_RUN)[0].filename == "UNIKRAFT-2_1_x.zip"
-
-
 def fetching_makefile(folder: Path) -> Path:
-    """A makefile whose download rule is Unikraft's own shape: `$(WGET) -O FILE URL || rm`."""
+    """A makefile whose download rules are Unikraft's own shape (support/build/Makefile.rules):
+    fetchas's `$(WGET) -O FILE URL || $(RM) FILE`, fetchas2's second URL, and the unpacking
+    after, which fails when no file is left."""
     makefile = folder / "Makefile"
     makefile.write_text(
         "WGET := wget -q\n"
         # Another recipe first: make passes command-line variables into every recipe's environment.
-        "fetch: prepare $(CURDIR)/build/lib/thing-1.0.tar.gz\n"
+        "fetch: prepare $(CURDIR)/build/lib/.unpacked $(CURDIR)/build/two/.unpacked\n"
         "prepare:\n"
         "\t@echo preparing\n"
         "$(CURDIR)/build/lib/thing-1.0.tar.gz:\n"
-        "\t$(WGET) -O $@ http://127.0.0.1:9/thing-1.0.tar.gz || rm -f $@\n"
+        "\tmkdir -p $(dir $@)\n"
+        "\t@printf '  %-7s %s\\n' 'WGET' 'lib: http://127.0.0.1:9/thing-1.0.tar.gz' && "
+        "$(WGET) -O $@ http://127.0.0.1:9/thing-1.0.tar.gz || rm -f $@\n"
+        "$(CURDIR)/build/two/two.zip:\n"
+        "\tmkdir -p $(dir $@)\n"
+        "\t$(WGET) -O $@ http://127.0.0.1:9/first/two-1.zip || $(WGET) -O $@ http://127.0.0.1:9/two.zip || rm -f $@\n"
+        "%/.unpacked: | %/thing-1.0.tar.gz\n"
+        "\ttest -f $| && touch $@\n"
+        "$(CURDIR)/build/two/.unpacked: $(CURDIR)/build/two/two.zip\n"
+        "\ttest -f $< && touch $@\n"
     )
     return makefile
 
 
-def test_make_names_the_download_and_cannot_download(tmp_path: Path) -> None:
-    fetching_makefile(tmp_path)
-    query = downloads.query_command(("make", "-C", str(tmp_path)), None)
-    lines: list[str] = []
-    with open(tmp_path / "log", "w") as log:
-        assert run_process(query, log_file=log, on_line=lines.append).returncode == 0
-    assert downloads.parse_query(lines) == [
-        downloads.Download(f"{tmp_path}/build/lib/thing-1.0.tar.gz", "http://127.0.0.1:9/thing-1.0.tar.gz")
-    ]
-    refused = subprocess.run(
-        ["make", "-C", str(tmp_path), downloads.REFUSING_WGET, "fetch"], capture_output=True, text=True
+def fetch_in(tmp_path: Path, archives: Path) -> tuple[downloads.MirrorFetch, subprocess.CompletedProcess[str]]:
+    """Run the makefile's fetch as the build runs it with a mirror: WGET is kraftld's script.
+
+    A `wget` on PATH records any call: make must never reach for it."""
+    fetch = downloads.plan_fetch(str(tmp_path / "cache"), str(archives), str(tmp_path / "downloads.missing"))
+    downloads.prepare(fetch)
+    shims = tmp_path / "bin"
+    shims.mkdir(exist_ok=True)
+    (shims / "wget").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/wget-called\nexit 1\n')
+    (shims / "wget").chmod(0o755)
+    completed = subprocess.run(
+        ["make", "-C", str(tmp_path), "-k", fetch.wget_variable, "fetch"],
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{shims}:/usr/bin:/bin"},
     )
-    assert refused.returncode == 0  # Unikraft's recipe ends `|| rm -f FILE`: unpacking it fails next
-    assert "kraftld: refused to download the file of the line above" in refused.stderr
-    assert not (tmp_path / "build" / "lib" / "thing-1.0.tar.gz").exists()
+    assert not (tmp_path / "wget-called").exists()
+    return fetch, completed
 
 
-def test_preseed_copies_from_the_mirror_or_names_the_missing_file(tmp_path: Path) -> None:
+def test_the_build_s_downloads_are_copied_from_the_mirror(tmp_path: Path) -> None:
     fetching_makefile(tmp_path)
-    query = downloads.query_command(("make", "-C", str(tmp_path)), None)
+    archives = tmp_path / "mirror with spaces" / "archives"  # quoted in the script, not in make's words
+    archives.mkdir(parents=True)
+    (archives / "thing-1.0.tar.gz").write_bytes(b"the archive")
+    (archives / "two.zip").write_bytes(b"the second URL's file")  # fetchas2: the first is not there
+    fetch, completed = fetch_in(tmp_path, archives)
+    assert completed.returncode == 0, completed.stderr
+    assert (tmp_path / "build" / "lib" / "thing-1.0.tar.gz").read_bytes() == b"the archive"
+    assert (tmp_path / "build" / "two" / "two.zip").read_bytes() == b"the second URL's file"
+    assert f"kraftld: copied {archives}/thing-1.0.tar.gz to {tmp_path}/build/lib/thing-1.0.tar.gz" in completed.stderr
+    # The first URL's file was noted as missing, then the second served: nothing is missing.
+    assert downloads.missing(fetch) is None
+    assert os.path.dirname(fetch.script) == str(tmp_path / "cache" / "runtime")
+    assert fetch.wget_variable == f"WGET={fetch.script} {tmp_path}/downloads.missing"
+
+
+def test_a_file_the_mirror_lacks_is_named_with_its_url_and_place(tmp_path: Path) -> None:
+    fetching_makefile(tmp_path)
     archives = tmp_path / "archives"
     archives.mkdir()
-    entry = tmp_path / "entry"
-    entry.mkdir()
-    with pytest.raises(Exception, match=r"KRAFTLD_SOURCES has no thing-1\.0\.tar\.gz"):
-        downloads.preseed(
-            query, str(archives), str(entry), "A=1\n", run_process, str(tmp_path / "log"), configured=True
-        )
-    (archives / "thing-1.0.tar.gz").write_bytes(b"the archive")
-    placed = downloads.preseed(
-        query, str(archives), str(entry), "A=1\n", run_process, str(tmp_path / "log"), configured=False
+    fetch, completed = fetch_in(tmp_path, archives)
+    assert completed.returncode != 0  # the unpacking finds no file: Unikraft's recipe removed it
+    assert not (tmp_path / "build" / "lib" / "thing-1.0.tar.gz").exists()
+    assert "kraftld: KRAFTLD_SOURCES has no thing-1.0.tar.gz" in completed.stderr
+    wanted = downloads.missing(fetch)
+    assert wanted == downloads.Missing(
+        f"{tmp_path}/build/lib/thing-1.0.tar.gz",
+        "http://127.0.0.1:9/thing-1.0.tar.gz",
+        f"{archives}/thing-1.0.tar.gz",
     )
-    destination = tmp_path / "build" / "lib" / "thing-1.0.tar.gz"
-    assert placed == [(str(archives / "thing-1.0.tar.gz"), str(destination))]
-    assert destination.read_bytes() == b"the archive"
+    error = wanted.error().render()
+    assert (
+        "kraftld: error: KRAFTLD_SOURCES has no thing-1.0.tar.gz, which the build would download from "
+        "http://127.0.0.1:9/thing-1.0.tar.gz"
+    ) in error
+    assert f"put the file at {archives}/thing-1.0.tar.gz; kraftld never downloads" in error
+    # The next build starts without the old note; the script is kept (named by its text's digest).
+    downloads.prepare(fetch)
+    assert downloads.missing(fetch) is None and os.access(fetch.script, os.X_OK)
 
-    # The answer is recorded for this configuration: make is not asked again.
-    def no_make(command: Command, **_: object) -> object:
-        raise AssertionError(f"make was asked again: {command.argv}")
 
-    destination.unlink()
-    again = downloads.preseed(
-        query,
-        str(archives),
-        str(entry),
-        "A=1\n",
-        no_make,  # type: ignore[arg-type]
-        str(tmp_path / "log"),
-        configured=False,
-    )
-    assert again == placed
+def test_the_script_answers_only_unikraft_s_download_command(tmp_path: Path) -> None:
+    fetch = downloads.plan_fetch(str(tmp_path), str(tmp_path / "archives"), str(tmp_path / "note"))
+    downloads.prepare(fetch)
+    for args in ([], ["--version"], ["-q", "-O", "x", "http://h/x"], ["-O", "x"]):
+        completed = subprocess.run([fetch.script, fetch.note, *args], capture_output=True, text=True)
+        assert completed.returncode == 2, args
+        assert "expects -O DESTINATION URL" in completed.stderr
+    assert not os.path.exists(fetch.note)
+
+
+def test_each_mirror_has_its_own_script() -> None:
+    one = downloads.plan_fetch("/c", "/m1/archives", "/c/builds/k/downloads.missing")
+    two = downloads.plan_fetch("/c", "/m2/archives", "/c/builds/k/downloads.missing")
+    assert one.script != two.script and "archives=/m1/archives\n" in one.text
 
 
 def git(tree: Path, *args: str) -> None:

@@ -224,8 +224,11 @@ def describe_plan(plan: LinkPlan, probed: Probed, line: LinkLine) -> str:
         "staged inputs:",
         *(f"  {s.link} -> {s.target}" for s in plan.staged),
     ]
-    if plan.archives:
-        lines.append(f"downloads: none; what the configured build would fetch is copied from {plan.archives}")
+    if plan.mirror_fetch is not None:
+        lines.append(
+            f"downloads: none; make's WGET is {plan.mirror_fetch.script} (written once per cache), "
+            f"which copies what the configured build fetches from {plan.mirror_fetch.archives}"
+        )
     extra_env = {k: v for k, v in (plan.build_command.env or {}).items() if k == "MAKEFLAGS"}
     lines.append(
         "make environment: "
@@ -236,8 +239,6 @@ def describe_plan(plan: LinkPlan, probed: Probed, line: LinkLine) -> str:
     if plan.launcher is not None:
         lines.append(f"  {plan.launcher.command.shell_quoted()}   (once per cache)")
     lines.append(f"  {plan.defconfig_command.shell_quoted()}   (when the options change)")
-    if plan.download_query is not None:
-        lines.append(f"  {plan.download_query.shell_quoted()}   (after configuring: what would be downloaded)")
     lines.append(f"  {plan.build_command.shell_quoted()}")
     return "\n".join(lines) + "\n"
 

@@ -1,139 +1,129 @@
-"""Places the archives a configured build would download, from the offline mirror; make names them.
+"""Answers Unikraft's downloads from the offline mirror: make's WGET is a script of kraftld's that copies.
 
 Which file a library downloads can depend on its configuration: lib-lwip picks its archive's URL
 inside `ifeq` branches of its Makefile.uk (UNIKRAFT-2_1_x.zip for its default version, another
 for each other choice), so no reading of the Makefile.uk short of make itself gets it right. So
-kraftld asks make: after `make defconfig`, `make -n fetch` with Unikraft's `WGET` replaced by a
-marker word lists the download commands make would run for the configured `.config`, with their
-destinations and URLs (only those whose file is not there yet). Each file is then copied from
-the mirror's `archives/` under its URL's base name, or the link stops naming the missing file.
+make itself decides, in the build: while KRAFTLD_SOURCES is set the build runs with `WGET` set to
+a small POSIX sh script kept in the cache's runtime folder, which answers Unikraft's download
+recipe (`$(WGET) -O DESTINATION URL || $(RM) DESTINATION`, support/build/Makefile.rules `fetchas`
+and `fetchas2`) by copying the mirror's `archives/<URL's base name>` to DESTINATION. wget itself
+is never run, so make cannot reach the network for an archive.
 
-And make itself cannot download while a mirror is set: the build runs with `WGET` set to a
-command that refuses, naming the file, so a download kraftld did not foresee fails the build
-instead of reaching the network.
+A file the mirror lacks fails the recipe (Unikraft's `|| $(RM)` then leaves no file, and the build
+stops where it would unpack it); the script writes a line to the cache entry's note, which kraftld
+reads when make fails to name the file, its URL and where to put it. (Asking `make -n fetch`
+before the build, as kraftld once did, cost a second parse of all of Unikraft's makefiles: ~3 s of
+every cold build.)
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import hashlib
 import os
-import re
-import shutil
+import shlex
 from dataclasses import dataclass
 
-from .atomic import replacing, write_atomically
-from .commands import Command, describe_failure
+from .atomic import write_atomically
 from .errors import BuildError
-from .layout import EntryLayout
+from .layout import CacheLayout
 
-TYPE_CHECKING = False  # as in cli.py: `typing` is not imported at run time
-if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
-
-    from .commands import ProcessRunner
-
-# Stands for Unikraft's $(WGET) in the dry run, so its download commands can be found.
-MARKER = "kraftld-would-download"
-# Unikraft's download recipes are `$(WGET) -O DESTINATION URL || …` (support/build/Makefile.rules).
-_DOWNLOAD = re.compile(re.escape(MARKER) + r" -O (\S+) (\S+)")
-
-# The build's WGET while a mirror is set: a download recipe that runs prints why it refuses and
-# fails (Unikraft's recipe then removes the file and the build stops where it is unpacked). Not a
-# make `$(error …)`: make expands every command-line variable into each recipe's environment, so
-# that would stop the first recipe of all. And no `$` in it: Unikraft's fetch rule expands WGET
-# once inside `$(call …)` and again in the recipe, so a shell `$` would need an escape that
-# depends on how the rule is written. Unikraft prints the URL on the line before (`WGET lib: URL`).
-REFUSED = "kraftld: refused to download"
-REFUSING_WGET = (
-    f"WGET=sh -c 'echo \"{REFUSED} the file of the line above: KRAFTLD_SOURCES is set and kraftld "
-    "never downloads then; put the file in the mirror archives/ folder\" >&2; exit 1' kraftld-no-download"
-)
+# The script's text; {archives} is the mirror's archives/ folder, shell-quoted. Its arguments are
+# the note's path (from the WGET word), then Unikraft's `-O DESTINATION URL`. No `$` may appear in
+# the WGET word itself (Unikraft's fetch rule expands it twice: once inside `$(call …)`, once in
+# the recipe), so everything variable lives here and the word is two plain paths.
+_SCRIPT = """\
+#!/bin/sh
+# kraftld's WGET while KRAFTLD_SOURCES is set (kraftld's downloads.py): Unikraft's download recipe
+# `$(WGET) -O DESTINATION URL` copies the mirror's archives/<URL's base name>; nothing is downloaded.
+archives={archives}
+note=$1
+if [ "$#" -ne 4 ] || [ "$2" != -O ]; then
+    [ "$#" -gt 0 ] && shift
+    echo "kraftld: the mirror's download stand-in expects -O DESTINATION URL, not: $*" >&2
+    exit 2
+fi
+destination=$3
+url=$4
+source=$archives/${{url##*/}}
+if [ -f "$source" ]; then
+    # A whole file or none: the copy is renamed into place.
+    cp "$source" "$destination.kraftld-part" && mv -f "$destination.kraftld-part" "$destination" && {{
+        echo "kraftld: copied $source to $destination (KRAFTLD_SOURCES; no download)" >&2
+        exit 0
+    }}
+    rm -f "$destination.kraftld-part"
+    echo "kraftld: could not copy $source to $destination" >&2
+    exit 1
+fi
+printf '%s\\t%s\\t%s\\n' "$destination" "$url" "$source" >>"$note"
+echo "kraftld: KRAFTLD_SOURCES has no ${{url##*/}} (wanted from $url): put the file at $source" >&2
+exit 1
+"""
 
 
 @dataclass(frozen=True)
-class Download:
-    """A file the configured build would fetch: where make puts it and where from."""
+class MirrorFetch:
+    """How the build's downloads are answered from the mirror: the script, its text, the note."""
+
+    archives: str  # KRAFTLD_SOURCES's archives/
+    script: str  # in the cache's runtime folder, named by a digest of its text
+    text: str
+    note: str  # in the cache entry: one line per file the mirror lacked, written by the script
+
+    @property
+    def wget_variable(self) -> str:
+        """The WGET= word for make (both paths are under the cache, which plan.py keeps plain)."""
+        return f"WGET={self.script} {self.note}"
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A file the build wanted and the mirror lacks: where make wanted it, its URL, where it belongs."""
 
     destination: str
     url: str
+    source: str
 
     @property
     def filename(self) -> str:
         return self.url.rsplit("/", 1)[-1]
 
-
-def query_command(make_base: tuple[str, ...], env: Mapping[str, str] | None) -> Command:
-    """`make -n fetch` with the build's own variables, WGET replaced by the marker."""
-    return Command((*make_base, f"WGET={MARKER}", "-n", "fetch"), env=env)
-
-
-def parse_query(lines: Iterable[str]) -> list[Download]:
-    """The downloads in the dry run's output, each destination once (fetchas2 tries two URLs)."""
-    found: dict[str, Download] = {}
-    for line in lines:
-        for destination, url in _DOWNLOAD.findall(line):
-            found.setdefault(destination, Download(destination, url))
-    return list(found.values())
+    def error(self) -> BuildError:
+        return BuildError(
+            f"KRAFTLD_SOURCES has no {self.filename}, which the build would download from {self.url}",
+            f"put the file at {self.source}; kraftld never downloads when KRAFTLD_SOURCES is set",
+        )
 
 
-def preseed(
-    query: Command,
-    archives: str,
-    entry: str,
-    defconfig: str,
-    runner: ProcessRunner,
-    log_path: str,
-    *,
-    configured: bool,
-) -> list[tuple[str, str]]:
-    """Copy what the configured build would download from `archives`; return (source, destination).
+def plan_fetch(cache: str, archives: str, note: str) -> MirrorFetch:
+    """The script answering downloads from `archives` (pure: `prepare` writes it)."""
+    text = _SCRIPT.format(archives=shlex.quote(archives))
+    digest = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return MirrorFetch(archives, CacheLayout(cache).fetch_script(digest), text, note)
 
-    make is asked once per configuration: its answer is recorded in the cache entry beside the
-    options it was given for, and read back by the next full build of the same configuration.
+
+def prepare(fetch: MirrorFetch) -> None:
+    """Write the script unless the cache has it (its name is its text's digest); drop an old note."""
+    if not os.path.isfile(fetch.script):
+        os.makedirs(os.path.dirname(fetch.script), exist_ok=True)
+        write_atomically(fetch.script, fetch.text.encode("utf-8", "surrogateescape"), mode=0o755)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(fetch.note)
+
+
+def missing(fetch: MirrorFetch) -> Missing | None:
+    """The first file the failed build wanted and still lacks, as the script noted it, or None.
+
+    A file noted and then placed (fetchas2's second URL had it in the mirror) is not missing.
     """
-    record = EntryLayout(entry).downloads
-    downloads = None if configured else _load_record(record, defconfig)
-    if downloads is None:
-        lines: list[str] = []
-        with open(log_path, "a", encoding="utf-8", errors="replace") as log_file:
-            log_file.write(f"$ {query.shell_quoted()}\n")
-            completed = runner(query, log_file=log_file, on_line=lines.append)
-        if completed.returncode != 0:
-            raise BuildError(
-                "make could not list the files the build would download",
-                "check the libraries' Makefile.uk; the output's last lines are below",
-                details=describe_failure(completed),
-            )
-        downloads = parse_query(lines)
-        _save_record(record, defconfig, downloads)
-    placed = []
-    for download in downloads:
-        if os.path.exists(download.destination):
-            continue
-        source = os.path.join(archives, download.filename)
-        if not os.path.isfile(source):
-            raise BuildError(
-                f"KRAFTLD_SOURCES has no {download.filename}, which the build would download from {download.url}",
-                f"put the file at {source}; kraftld never downloads when KRAFTLD_SOURCES is set",
-            )
-        os.makedirs(os.path.dirname(download.destination), exist_ok=True)
-        with replacing(download.destination) as temporary:
-            shutil.copyfile(source, temporary.temporary)
-        placed.append((source, download.destination))
-    return placed
-
-
-def _load_record(path: str, defconfig: str) -> list[Download] | None:
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-        if data["defconfig"] != defconfig:
-            return None
-        return [Download(str(d), str(u)) for d, u in data["downloads"]]
-    except (OSError, ValueError, KeyError, TypeError):
+        with open(fetch.note, encoding="utf-8", errors="surrogateescape") as handle:
+            lines = handle.read().splitlines()
+    except FileNotFoundError:
         return None
-
-
-def _save_record(path: str, defconfig: str, downloads: list[Download]) -> None:
-    data = {"defconfig": defconfig, "downloads": [[d.destination, d.url] for d in downloads]}
-    write_atomically(path, json.dumps(data).encode())
+    for line in lines:
+        fields = line.split("\t")
+        if len(fields) == 3 and not os.path.exists(fields[0]):
+            return Missing(*fields)
+    return None

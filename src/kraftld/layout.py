@@ -5,10 +5,11 @@
         inputs/ outputs/         the staged compiler inputs and the side outputs (-Map files)
         link.manifest build.log build.running lock
         prebuilt.json            the record a fast relink replays (`execute.replay`)
-        downloads.json           the files the configured build downloads (`downloads`)
+        downloads.missing        the files the last build wanted and the mirror lacked (`downloads`)
         links/<pid>-<random>/    one folder per fast relink: inputs/ and outputs/ again
     <cache>/runtime/             kraftld's runtime object and compiler launcher (what make
-                                 compiles through, with ccache or distcc), by digest of source and command
+                                 compiles through, with ccache or distcc), by digest of source and command,
+                                 and the script make downloads through with a mirror (`downloads`)
     <cache>/sources/             clones of Unikraft and its libraries, by URL and version; beside
                                  each, `<clone>.lock`, held by links that use it (`cache_prune`)
     <cache>/headstart/           notes of the last fast relink per output and folder
@@ -69,6 +70,10 @@ class CacheLayout:
     def launcher(self, digest: str) -> str:
         """The compiler launcher Unikraft's make compiles through (ccache, distcc: `ccache`)."""
         return os.path.join(self.runtime, f"kraftld_cc_launcher-{digest}")
+
+    def fetch_script(self, digest: str) -> str:
+        """What make runs as WGET while a mirror is set: copies from its archives/ (`downloads`)."""
+        return os.path.join(self.runtime, f"kraftld_fetch-{digest}")
 
     @property
     def sources(self) -> str:
@@ -205,9 +210,9 @@ class EntryLayout:
         return self._at("prebuilt.json")
 
     @property
-    def downloads(self) -> str:
-        """What make said the configured build downloads, beside the options it was asked for."""
-        return self._at("downloads.json")
+    def missing_downloads(self) -> str:
+        """The files the last build wanted and the mirror lacked, noted by kraftld's WGET (`downloads`)."""
+        return self._at("downloads.missing")
 
     @property
     def links(self) -> str:

@@ -17,7 +17,7 @@ from .ccache import CompilerSetup
 from .commands import Command
 from .compiled import Compiled
 from .config import BuildConfig
-from .downloads import REFUSING_WGET, query_command
+from .downloads import MirrorFetch, plan_fetch
 from .errors import ConfigError, UsageError
 from .kconfig_tools import KconfigTools, plan_tools
 from .layout import INPUTS_DIR, OUTPUTS_DIR, CacheLayout, EntryLayout
@@ -64,8 +64,8 @@ class LinkPlan:
     # (where the linker writes it, where the user asked for it): files such as -Map's, written
     # under a plain name in the cache and copied out after the link.
     side_outputs: tuple[tuple[str, str], ...]
-    archives: str | None  # KRAFTLD_SOURCES's archives/: what the build downloads is copied from there
-    download_query: Command | None  # with a mirror: asks make what the configured build downloads
+    # With a mirror (KRAFTLD_SOURCES): make's WGET, copying what the build downloads from its archives/
+    mirror_fetch: MirrorFetch | None
     manifest: str
     ldflags: tuple[str, ...]
     ldeps: tuple[str, ...]
@@ -200,10 +200,11 @@ def plan_link(
         jobs = ()
     base = ("make", "-C", config.unikraft.path, *make_vars)
     defconfig_command = Command((*base, f"UK_DEFCONFIG={paths.pending_defconfig}", "defconfig"), env=environ)
-    # With a mirror, make cannot download: kraftld places the files (see downloads.py).
-    no_download = (REFUSING_WGET,) if archives else ()
+    # With a mirror, make downloads nothing: its WGET copies from the mirror (see downloads.py).
+    mirror_fetch = plan_fetch(cache, archives, paths.missing_downloads) if archives else None
+    wget = (mirror_fetch.wget_variable,) if mirror_fetch else ()
     build_command = Command(
-        (*base, *jobs, *no_download, f"UK_LDFLAGS={' '.join(ldflags)}", f"UK_LDEPS={' '.join(ldeps)}"),
+        (*base, *jobs, *wget, f"UK_LDFLAGS={' '.join(ldflags)}", f"UK_LDEPS={' '.join(ldeps)}"),
         env=environ,
         pass_fds=pass_fds,
     )
@@ -220,8 +221,7 @@ def plan_link(
         ),
         staged=tuple(staged),
         side_outputs=tuple(side_outputs),
-        archives=archives,
-        download_query=query_command(base, environ) if archives and config.libraries else None,
+        mirror_fetch=mirror_fetch,
         manifest=_manifest(ldflags, staged),
         ldflags=tuple(ldflags),
         ldeps=ldeps,

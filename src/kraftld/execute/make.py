@@ -53,10 +53,11 @@ def build_and_link(plan: LinkPlan, runner: ProcessRunner, progress: Progress) ->
         alongside(lambda: ensure_runtime(plan.runtime, runner)) as runtime_compile,
         alongside(lambda: launcher is None or ensure_compiled(launcher, runner)) as launcher_compile,
     ):
-        configured = configure(plan, runner)
+        configure(plan, runner)
         runtime_compile.wait()
         launcher_compile.wait()
-    _preseed(plan, runner, configured)
+    if plan.mirror_fetch is not None:
+        downloads.prepare(plan.mirror_fetch)
     stage(plan.paths.inputs, staged_names(plan))
     for written, _ in plan.side_outputs:
         os.makedirs(os.path.dirname(written), exist_ok=True)
@@ -104,22 +105,6 @@ def configure(plan: LinkPlan, runner: ProcessRunner) -> bool:
     return True
 
 
-def _preseed(plan: LinkPlan, runner: ProcessRunner, configured: bool) -> None:
-    """With a mirror, place what the configured build would download (make names the files)."""
-    if plan.archives is None or plan.download_query is None:
-        return
-    for source, destination in downloads.preseed(
-        plan.download_query,
-        plan.archives,
-        plan.paths.root,
-        plan.config.defconfig,
-        runner,
-        plan.paths.log,
-        configured=configured,
-    ):
-        log.info("placed %s at %s", source, destination)
-
-
 def _input_stamps(plan: LinkPlan) -> str:
     # A file replaced by an older one (same path) must relink too: record what each one is.
     lines = []
@@ -142,6 +127,10 @@ def _build(plan: LinkPlan, runner: ProcessRunner, progress: Progress) -> None:
     # Only a build that ended (well or not) removes the marker: a killed kraftld leaves it.
     os.unlink(marker)
     if completed.returncode != 0:
+        # A file the mirror lacks is the cause, whatever make printed after it (see downloads.py).
+        wanted = downloads.missing(plan.mirror_fetch) if plan.mirror_fetch is not None else None
+        if wanted is not None:
+            raise wanted.error()
         raise BuildError(
             "the Unikraft build failed",
             _build_hint(completed),
@@ -182,8 +171,6 @@ def _build_hint(completed: Completed) -> str:
             "a symbol the program uses is defined nowhere in the unikernel: enable the Unikraft "
             "library that provides it, or link the archive that does"
         )
-    if downloads.REFUSED in text:
-        return "the build wanted a file kraftld did not place: put it in KRAFTLD_SOURCES's archives/ folder"
     if "No space left on device" in text:
         return "the disk holding the cache is full: free space or point KRAFTLD_CACHE elsewhere"
     return "the build log's tail is below; the full log names the failing step"
