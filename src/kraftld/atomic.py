@@ -122,3 +122,15 @@ def _quietly(remove: Callable[[str], None], path: str) -> None:
         remove(path)
     except OSError:
         pass
+
+
+def writer_alive(pid: int) -> bool:
+    """Whether the process that named a temporary by its pid (`replacing`'s `.partial-PID-…`, a
+    prune's trash folder) still runs: what a killed writer left may then be removed."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True

@@ -42,6 +42,7 @@ import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from .atomic import writer_alive
 from .errors import ConfigError
 from .layout import CacheLayout
 
@@ -375,7 +376,7 @@ def _remove_leftover(folder: str, name: str) -> None:
     path = os.path.join(folder, name)
     if name.startswith(TRASH_PREFIX) or ".partial-" in name:
         pid = name.rsplit("-", 2)[-2]
-        if not (pid.isdigit() and _alive(int(pid))):
+        if not (pid.isdigit() and writer_alive(int(pid))):
             shutil.rmtree(path, ignore_errors=True)
     elif name.endswith(".partial"):  # kraftld-sysroot holds the sysroot's lock while it builds there
         with _unused(os.path.join(folder, name.removesuffix(".partial") + LOCK_SUFFIX)) as free:
@@ -391,16 +392,6 @@ def _remove_leftover_trash(cache: str) -> None:
             for name in os.listdir(root):
                 if any(mark in name for mark, _why in LEFTOVERS) and os.path.isdir(os.path.join(root, name)):
                     _remove_leftover(root, name)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def prune(cache: str, bound: int | None, keep: str | None = None) -> PruneReport:

@@ -31,6 +31,8 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .atomic import writer_alive
+
 FOLDER = "kraftld-kconfig"  # in ccache's folder, beside the object store's kraftld-objects/
 # The files make's rules name, in the order the sub-make builds them (conf's rule needs fixdep).
 TOOLS = ("fixdep", "conf")
@@ -214,7 +216,7 @@ def prune(store: str, kept: int = KEPT) -> list[str]:
         path = os.path.join(store, name)
         if ".partial-" in name:
             pid = name.split(".partial-", 1)[1].split("-", 1)[0]
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not writer_alive(int(pid)):
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path)
             continue
@@ -228,16 +230,6 @@ def prune(store: str, kept: int = KEPT) -> list[str]:
             shutil.rmtree(trash, ignore_errors=True)
             removed.append(path)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _copy(source: str, target: str) -> None:
