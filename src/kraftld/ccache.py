@@ -47,7 +47,7 @@ from .environment import NO_WORDS, YES_WORDS
 from .errors import ConfigError
 from .kconfig_tools import tools_store
 from .layout import CacheLayout
-from .objects import CONFIG_HEADER, object_store
+from .objects import CONFIG_HEADER, ccache_folder, object_store
 
 COMPILER = "gcc"  # Unikraft's CONFIG_COMPILER default; its CROSS_COMPILE prefix stays empty on x86_64
 DEBUG_PREFIX = "/kraftld-build"  # what the debug information calls every build folder
@@ -116,7 +116,7 @@ def compiler_setup(environ: Mapping[str, str], cache: str) -> CompilerSetup:
     cached = asked is None or asked.strip().lower() not in NO_WORDS
     store = object_store(environ, cache, cached)
     # The kconfig tools too, beside it in ccache's folder (kconfig_tools.py says why there).
-    tools = tools_store(environ.get("CCACHE_DIR") or CacheLayout(cache).ccache) if cached else None
+    tools = tools_store(ccache_folder(environ, cache)) if cached else None
     return CompilerSetup(ccache, distcc, tuple(sorted(added.items())), store, tools)
 
 

@@ -31,7 +31,7 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .atomic import writer_alive
+from .atomic import replacing, write_atomically, writer_alive
 
 FOLDER = "kraftld-kconfig"  # in ccache's folder, beside the object store's kraftld-objects/
 # The files make's rules name, in the order the sub-make builds them (conf's rule needs fixdep).
@@ -191,16 +191,12 @@ def keep(tools: KconfigTools, digest: str) -> bool:
     kept = os.path.join(tools.store, digest)
     if os.path.isdir(kept):
         return True
-    partial = f"{kept}.partial-{os.getpid()}-{os.urandom(4).hex()}"
-    try:
-        os.makedirs(partial)
-        for name in TOOLS:
-            _copy(os.path.join(tools.kconfig_dir, name), os.path.join(partial, name))
-        os.rename(partial, kept)
-    except OSError:
-        shutil.rmtree(partial, ignore_errors=True)
-        return os.path.isdir(kept)
-    return True
+    with contextlib.suppress(OSError):
+        os.makedirs(tools.store, exist_ok=True)
+        with replacing(kept, folder=True) as partial:
+            for name in TOOLS:
+                _copy(os.path.join(tools.kconfig_dir, name), os.path.join(partial.temporary, name))
+    return os.path.isdir(kept)
 
 
 def prune(store: str, kept: int = KEPT) -> list[str]:
@@ -233,13 +229,6 @@ def prune(store: str, kept: int = KEPT) -> list[str]:
 
 
 def _copy(source: str, target: str) -> None:
-    """`source` at `target`, executable, by rename from a private name beside."""
-    temporary = f"{target}.kraftld-{os.urandom(4).hex()}"
-    try:
-        shutil.copyfile(source, temporary)
-        os.chmod(temporary, 0o755)
-        os.rename(temporary, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    """`source` at `target`, executable, whole (atomic's rename from a private name beside)."""
+    with open(source, "rb") as handle:
+        write_atomically(target, handle.read(), 0o755)

@@ -39,7 +39,13 @@ def object_store(environ: Mapping[str, str], cache: str, compiler_cache: bool) -
             return None
     if not compiler_cache:
         return None
-    return os.path.join(environ.get("CCACHE_DIR") or CacheLayout(cache).ccache, FOLDER)
+    return os.path.join(ccache_folder(environ, cache), FOLDER)
+
+
+def ccache_folder(environ: Mapping[str, str], cache: str) -> str:
+    """ccache's folder, which kraftld's stores share (the object store, the kept kconfig tools):
+    caches sharing a CCACHE_DIR share them too."""
+    return environ.get("CCACHE_DIR") or CacheLayout(cache).ccache
 
 
 def prepare(store: str) -> None:
