@@ -191,6 +191,63 @@ def test_what_the_words_cannot_describe_is_never_kept(build: Build, source: str)
     assert list((build.store / "m").iterdir()) == []
 
 
+# A generated table as libuklibid's uk/bits/libid.h, and the header that names its entries.
+TABLE = (
+    "/* Automatically generated */\n\n#define ID_one ((short) 0)\n#define ID_two ((short) 1)\n\n#define ID_COUNT 2\n"
+)
+ID_H = (
+    "#include <bits/table.h>\n#define id_static(l) ID_ ## l\n#define id_count() ID_COUNT\n#define CONCAT(a, b) a ## b\n"
+)
+RENUMBERED = TABLE.replace("ID_one ((short) 0)", "ID_aaa ((short) 0)\n#define ID_one ((short) 1)").replace(
+    "ID_two ((short) 1)", "ID_two ((short) 2)"
+)
+GROWN = TABLE.replace("ID_COUNT 2", "ID_COUNT 3\n#define ID_three 3")
+
+
+@pytest.mark.parametrize(
+    ("source", "table", "extra", "served"),
+    [
+        # the table is included but none of its names is reached: any change serves
+        ('#include "id.h"\nint f(void) { return 1; }\n', RENUMBERED, (), True),
+        ('#include "id.h"\nint f(void) { return CONCAT(4, 2); }\n', GROWN, (), True),
+        # a name the source reaches through macros, or by pasting
+        ('#include "id.h"\nint f(void) { return id_count(); }\n', GROWN, (), False),
+        ('#include "id.h"\nint f(void) { return id_count(); }\n', RENUMBERED, (), True),  # the count stays
+        ('#include "id.h"\nint f(void) { return id_static(two); }\n', RENUMBERED, (), False),
+        ('#include "id.h"\nint f(void) { return id_static(two); }\n', GROWN, (), True),  # ID_two stays
+        ('#include "id.h"\nint f(void) { return CONCAT(ID_, two); }\n', RENUMBERED, (), False),
+        ('#include "id.h"\n#define PICK(n) CONCAT(ID_, n)\nint f(void) { return PICK(two); }\n', RENUMBERED, (), False),
+        # a name that is new in the table: #ifdef reads it
+        ('#include "id.h"\n#ifdef ID_three\nint g;\n#endif\nint f(void) { return 1; }\n', GROWN, (), False),
+        # a name the command line names, or that another file defines (a redefinition)
+        ('#include "id.h"\nint f(void) { return WHICH; }\n', RENUMBERED, ("-DWHICH=ID_two",), False),
+        ('#include "id.h"\n#define ID_two ((short) 1)\nint f(void) { return 1; }\n', RENUMBERED, (), False),
+        # no longer a table (a macro with parameters): the file is compared whole
+        ('#include "id.h"\nint f(void) { return 1; }\n', TABLE + "#define ID_f(x) x\n", (), False),
+        # a name in a comment or a definition nobody uses reaches nothing
+        ('#include "id.h"\n/* ID_COUNT */\n#define UNUSED ID_COUNT\nint f(void) { return 1; }\n', GROWN, (), True),
+    ],
+)
+def test_a_generated_table_serves_when_what_the_compile_reaches_of_it_is_the_same(
+    build: Build, source: str, table: str, extra: tuple[str, ...], served: bool
+) -> None:
+    build.write("include/bits/table.h", TABLE)
+    build.write("lib/id.h", ID_H)
+    build.write("lib/x.c", source)
+    first = build.compile(*extra)
+    assert first.returncode == 0, first.stderr
+    build.write("include/bits/table.h", table)
+    (build.root / "lib" / "x.o").unlink()
+    again = build.compile(*extra)
+    assert again.returncode == 0, again.stderr
+    assert build.compiles() == (1 if served else 2)
+    got = (build.root / "lib" / "x.o").read_bytes()
+    # served or not, the object is what gcc makes of the files as they are now
+    fresh = Build(build.root, build.store, build.launcher, served=False).compile(*extra)
+    assert fresh.returncode == 0, fresh.stderr
+    assert got == (build.root / "lib" / "x.o").read_bytes()
+
+
 @pytest.mark.parametrize(
     "damage",
     [

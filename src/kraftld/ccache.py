@@ -55,7 +55,7 @@ DEBUG_PREFIX = "/kraftld-build"  # what the debug information calls every build 
 DEFAULT_CCACHE_MAXSIZE = "2G"
 
 # in the package: see each one's first comment
-LAUNCHER_SOURCES = ("kraftld_cc_launcher.c", "objects.c", "blake2b.c")
+LAUNCHER_SOURCES = ("kraftld_cc_launcher.c", "objects.c", "tables.c", "blake2b.c")
 LAUNCHER_HEADERS = ("launcher.h",)  # part of the digest, not of the command
 LAUNCHER_FLAGS = ("-O2", "-Wall", "-Werror", f'-DKRAFTLD_DEBUG_PREFIX="{DEBUG_PREFIX}"')
 

@@ -1,8 +1,8 @@
 /* kraftld's compiler launcher for Unikraft's build: runs the compiler in the build folder, its paths relative to it.
  *
  * kraftld_cc_launcher BUILD_DIR [--objects=STORE --config=HEADER] COMPILER [ARGS...] (compiled on
- * the host once per cache with blake2b.c and objects.c; see kraftld/ccache.py for why each step
- * is there):
+ * the host once per cache with blake2b.c, objects.c and tables.c; see kraftld/ccache.py for why
+ * each step is there):
  *   1. change to BUILD_DIR by its real path; if that fails (Unikraft asks `$(CC) -E -P -x c -`
  *      before the folder exists), run COMPILER ARGS as they are;
  *   2. every word that starts with "BUILD_DIR/", "-IBUILD_DIR/" or "-Wp,-MD,BUILD_DIR/" loses the

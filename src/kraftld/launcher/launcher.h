@@ -1,4 +1,4 @@
-/* What the launcher's three files share: the hash, the object store, and running the compiler. */
+/* What the launcher's files share: the hash, the object store, its tables, and running the compiler. */
 #ifndef KRAFTLD_LAUNCHER_H
 #define KRAFTLD_LAUNCHER_H
 
@@ -40,5 +40,19 @@ int objects_eligible(char **args, const char **output);
 
 /* Serves the compile from the store or runs it (then keeps it when it can); the exit status. */
 int objects_compile(const struct compile *compile);
+
+/* Generated tables (tables.c): the part of a file of definitions a compile's other files reach.
+ * reach_add_file each file that is not a table, reach_add_table each table, reach_add_command
+ * (its -D and -U options), reach_solve, then reach_table_hash each table. A reach points
+ * into nothing it was given: the texts may go once added. */
+struct reach;
+int table_is(const char *text, size_t length);
+struct reach *reach_new(void);
+void reach_add_file(struct reach *reach, const char *text, size_t length);
+void reach_add_table(struct reach *reach, const char *text, size_t length);
+void reach_add_command(struct reach *reach, char **args);
+void reach_solve(struct reach *reach);
+void reach_table_hash(struct reach *reach, const char *text, size_t length, char hex[DIGEST_HEX + 1]);
+void reach_free(struct reach *reach);
 
 #endif

@@ -23,6 +23,11 @@
  * As with ccache's direct mode, a header that appears later in an earlier folder of the include
  * path is not seen (ccache's manual, "The direct mode").
  *
+ * A file of nothing but object-like definitions (libuklibid's numbering of the libraries, which
+ * every new library changes) is a table (tables.c): its entry line records its hash and the hash
+ * of the definitions the compile's other files can reach, and a table that changed serves when
+ * the second is the same.
+ *
  * Layout: STORE/m/<command hash> manifests, STORE/o/<object hash>.{o,d,err}, STORE/tmp.
  */
 #define _GNU_SOURCE
@@ -37,7 +42,7 @@
 
 #include "launcher.h"
 
-#define STORE_VERSION "kraftld-objects 1"
+#define STORE_VERSION "kraftld-objects 2"
 /* A manifest past this size starts again: one per command, a few configurations each. */
 #define MANIFEST_LIMIT (256 * 1024)
 
@@ -565,8 +570,46 @@ static int copy_file(const char *from, const char *to)
 struct entry {
 	char *object, *options, *words, *dirs_line;
 	char *hashes[MOST_FILES], *files[MOST_FILES];
+	char *reached[MOST_FILES]; /* a table's reached definitions' hash; NULL for other files */
 	int file_n;
 };
+
+/* Whether every table that changed since the entry still defines what the entry's other files
+ * reach as it did (those files already hash the same). */
+static int same_reached(const struct compile *compile, const struct entry *entry, const int *changed)
+{
+	struct buffer texts[MOST_FILES];
+	struct reach *reach = reach_new();
+	int i, n, same = 1;
+
+	for (n = 0; n < entry->file_n; n++) {
+		if (read_all(entry->files[n], &texts[n]) != 0 ||
+		    (entry->reached[n] != NULL && !table_is(texts[n].data, texts[n].length))) {
+			free(texts[n].data);
+			same = 0;
+			break;
+		}
+		if (entry->reached[n] == NULL)
+			reach_add_file(reach, texts[n].data, texts[n].length);
+		else
+			reach_add_table(reach, texts[n].data, texts[n].length);
+	}
+	if (same) {
+		reach_add_command(reach, compile->args);
+		reach_solve(reach);
+	}
+	for (i = 0; i < n; i++) {
+		char hex[DIGEST_HEX + 1];
+
+		if (same && changed[i]) {
+			reach_table_hash(reach, texts[i].data, texts[i].length, hex);
+			same = strcmp(hex, entry->reached[i]) == 0;
+		}
+		free(texts[i].data);
+	}
+	reach_free(reach);
+	return same;
+}
 
 /* One entry, read whole, against today's files, header and include path. */
 static int entry_matches(const struct compile *compile, struct entry *entry, const struct configuration *configuration)
@@ -574,7 +617,8 @@ static int entry_matches(const struct compile *compile, struct entry *entry, con
 	const char *old[MOST_DIRS], *now[MOST_DIRS];
 	char hex[DIGEST_HEX + 1], *w;
 	size_t length = strlen(entry->words);
-	int old_n = 0, now_n, i;
+	int old_n = 0, now_n, i, tables_changed = 0;
+	static int changed[MOST_FILES];
 
 	for (w = entry->words; *w != '\0'; w++)
 		if (*w == ' ')
@@ -587,10 +631,13 @@ static int entry_matches(const struct compile *compile, struct entry *entry, con
 	now_n = include_dirs(compile->args, now, MOST_DIRS);
 	if (!same_resolution(old, old_n, now, now_n, entry->files, entry->file_n))
 		return 0;
-	for (i = 0; i < entry->file_n; i++)
-		if (hash_file(entry->files[i], hex) != 0 || strcmp(hex, entry->hashes[i]) != 0)
+	for (i = 0; i < entry->file_n; i++) {
+		changed[i] = hash_file(entry->files[i], hex) != 0 || strcmp(hex, entry->hashes[i]) != 0;
+		if (changed[i] && entry->reached[i] == NULL)
 			return 0;
-	return 1;
+		tables_changed |= changed[i];
+	}
+	return !tables_changed || same_reached(compile, entry, changed);
 }
 
 static int give(const struct compile *compile, const char *object)
@@ -607,8 +654,9 @@ static int give(const struct compile *compile, const char *object)
 	return 1;
 }
 
-/* An entry's lines: "E OBJECT OPTIONS", "I DIR DIR…", "W WORD WORD…", "F HASH PATH"…, ".". A line
- * out of that order, or an entry without its end (still being written), is no entry. */
+/* An entry's lines: "E OBJECT OPTIONS", "I DIR DIR…", "W WORD WORD…", then for each file "F HASH
+ * PATH" or, for a table, "T HASH REACHED PATH"; ".". A line out of that order, or an entry
+ * without its end (still being written), is no entry. */
 static int serve(const struct compile *compile, char *manifest, const struct configuration *configuration)
 {
 	static struct entry entry;
@@ -636,7 +684,15 @@ static int serve(const struct compile *compile, char *manifest, const struct con
 			   line[2 + DIGEST_HEX] == ' ' && entry.file_n < MOST_FILES) {
 			line[2 + DIGEST_HEX] = '\0';
 			entry.hashes[entry.file_n] = line + 2;
+			entry.reached[entry.file_n] = NULL;
 			entry.files[entry.file_n++] = line + 3 + DIGEST_HEX;
+		} else if (state == 3 && line[0] == 'T' && line[1] == ' ' && strlen(line) > 4 + 2 * DIGEST_HEX &&
+			   line[2 + DIGEST_HEX] == ' ' && line[3 + 2 * DIGEST_HEX] == ' ' && entry.file_n < MOST_FILES) {
+			line[2 + DIGEST_HEX] = '\0';
+			line[3 + 2 * DIGEST_HEX] = '\0';
+			entry.hashes[entry.file_n] = line + 2;
+			entry.reached[entry.file_n] = line + 3 + DIGEST_HEX;
+			entry.files[entry.file_n++] = line + 4 + 2 * DIGEST_HEX;
 		} else if (state == 3 && strcmp(line, ".") == 0) {
 			if (entry_matches(compile, &entry, configuration) && give(compile, entry.object))
 				return 1;
@@ -656,7 +712,10 @@ static void keep(const struct compile *compile, const char *command, const struc
 	struct hasher hasher;
 	char **files, options[DIGEST_HEX + 1], object[DIGEST_HEX + 1], *joined, *entry = NULL, *o, *d, *e;
 	char *manifest_path, *dirs = NULL;
-	size_t joined_length, entry_size = 0, dirs_size = 0, i;
+	size_t joined_length, entry_size = 0, dirs_size = 0, i, n;
+	struct buffer *texts;
+	struct reach *reach = NULL;
+	int *tables, any_table = 0;
 	FILE *memory;
 	int fd;
 
@@ -677,30 +736,55 @@ static void keep(const struct compile *compile, const char *command, const struc
 	}
 	if (fclose(memory) != 0)
 		return;
+	for (n = 0; files[n] != NULL; n++)
+		;
+	texts = calloc(n + 1, sizeof(*texts));
+	tables = calloc(n + 1, sizeof(*tables));
+	if (texts == NULL || tables == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		if (is_config(compile, files[i]))
+			continue; /* its words' definitions are the entry's OPTIONS */
+		if (read_all(files[i], &texts[i]) != 0)
+			return;
+		scan_words(texts[i].data, texts[i].length, &words);
+		tables[i] = table_is(texts[i].data, texts[i].length);
+		any_table |= tables[i];
+	}
+	if (words.unsafe)
+		return;
+	if (any_table) {
+		reach = reach_new();
+		for (i = 0; i < n; i++)
+			if (texts[i].data != NULL && !tables[i])
+				reach_add_file(reach, texts[i].data, texts[i].length);
+		for (i = 0; i < n; i++)
+			if (tables[i])
+				reach_add_table(reach, texts[i].data, texts[i].length);
+		reach_add_command(reach, compile->args);
+		reach_solve(reach);
+	}
 	memory = open_memstream(&entry, &entry_size);
 	if (memory == NULL)
 		return;
-	for (i = 0; files[i] != NULL; i++) {
-		struct buffer contents;
-		char hex[DIGEST_HEX + 1];
+	for (i = 0; i < n; i++) {
+		char hex[DIGEST_HEX + 1], reached[DIGEST_HEX + 1];
 
-		if (is_config(compile, files[i]))
-			continue; /* its words' definitions are the entry's OPTIONS */
-		if (read_all(files[i], &contents) != 0) {
-			fclose(memory);
-			return;
-		}
-		scan_words(contents.data, contents.length, &words);
+		if (texts[i].data == NULL)
+			continue; /* the configuration header */
 		hasher_init(&hasher);
-		hasher_update(&hasher, contents.data, contents.length);
+		hasher_update(&hasher, texts[i].data, texts[i].length);
 		hasher_final(&hasher, hex);
-		free(contents.data);
-		fprintf(memory, "F %s %s\n", hex, files[i]);
+		if (tables[i]) {
+			reach_table_hash(reach, texts[i].data, texts[i].length, reached);
+			fprintf(memory, "T %s %s %s\n", hex, reached, files[i]);
+		} else {
+			fprintf(memory, "F %s %s\n", hex, files[i]);
+		}
+		free(texts[i].data);
 	}
-	if (words.unsafe) {
-		fclose(memory);
-		return;
-	}
+	if (reach != NULL)
+		reach_free(reach);
 	joined = joined_words(&words, &joined_length);
 	options_hash(configuration, joined, joined_length, options);
 	if (fclose(memory) != 0)
