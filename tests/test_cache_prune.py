@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from kraftld import cache_prune, pipeline
+from kraftld import cache_prune, kconfig_tools, objects, pipeline
 from kraftld.cli import main
 from kraftld.errors import ConfigError, SourceError
 from kraftld.settings import Settings
@@ -203,6 +203,30 @@ def test_prune_cache_command(tmp_path: Path) -> None:
     bad = io.StringIO()
     assert main(["--prune-cache"], environ={**env, "KRAFTLD_CACHE_MAX": "big"}, stdout=out, stderr=bad) == 1
     assert bad.getvalue().startswith("kraftld: error: KRAFTLD_CACHE_MAX=")
+
+
+def test_prune_cache_bounds_the_stores_in_ccache_s_folder(tmp_path: Path) -> None:
+    shared = tmp_path / "shared-ccache"
+    store = shared / objects.FOLDER
+    objects.prepare(str(store))
+    for age, name in enumerate(["old", "new"]):  # 1.2 GiB in all (sparse): over the store's bound
+        for suffix in (".o", ".d", ".err"):
+            path = store / "o" / (name + suffix)
+            with open(path, "wb") as handle:
+                handle.truncate(600 << 20 if suffix == ".o" else 10)
+            os.utime(path, (1000 + age, 1000 + age))
+    kept = shared / kconfig_tools.FOLDER
+    for age in range(kconfig_tools.KEPT + 2):
+        pair = kept / f"key{age}"
+        pair.mkdir(parents=True)
+        os.utime(pair, (1000 + age, 1000 + age))
+    out, err = io.StringIO(), io.StringIO()
+    env = {"KRAFTLD_CACHE": str(tmp_path / "cache"), "CCACHE_DIR": str(shared)}
+    assert main(["--prune-cache"], environ=env, stdout=out, stderr=err) == 0, err.getvalue()
+    assert f"object store {store}: 1 objects removed" in out.getvalue()
+    assert sorted(p.name for p in (store / "o").iterdir()) == ["new.d", "new.err", "new.o"]
+    assert f"kept kconfig tools {kept}: 2 removed" in out.getvalue()
+    assert sorted(p.name for p in kept.iterdir()) == [f"key{age}" for age in range(2, kconfig_tools.KEPT + 2)]
 
 
 # One cache with an item of every kind, pruned to (almost) nothing: what goes, and why the rest stays.

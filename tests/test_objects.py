@@ -217,7 +217,14 @@ GROWN = TABLE.replace("ID_COUNT 2", "ID_COUNT 3\n#define ID_three 3")
         ('#include "id.h"\nint f(void) { return id_static(two); }\n', GROWN, (), True),  # ID_two stays
         ('#include "id.h"\nint f(void) { return CONCAT(ID_, two); }\n', RENUMBERED, (), False),
         ('#include "id.h"\n#define PICK(n) CONCAT(ID_, n)\nint f(void) { return PICK(two); }\n', RENUMBERED, (), False),
-        # a name that is new in the table: #ifdef reads it
+        # a name that is new in the table: pasted together ("ID_three" before, "3" after), or
+        # asked for by #ifdef
+        (
+            '#include "id.h"\n#define STR(x) #x\n#define XSTR(x) STR(x)\nconst char *s = XSTR(id_static(three));\n',
+            GROWN,
+            (),
+            False,
+        ),
         ('#include "id.h"\n#ifdef ID_three\nint g;\n#endif\nint f(void) { return 1; }\n', GROWN, (), False),
         # a name the command line names, or that another file defines (a redefinition)
         ('#include "id.h"\nint f(void) { return WHICH; }\n', RENUMBERED, ("-DWHICH=ID_two",), False),
@@ -246,6 +253,19 @@ def test_a_generated_table_serves_when_what_the_compile_reaches_of_it_is_the_sam
     fresh = Build(build.root, build.store, build.launcher, served=False).compile(*extra)
     assert fresh.returncode == 0, fresh.stderr
     assert got == (build.root / "lib" / "x.o").read_bytes()
+
+
+@pytest.mark.parametrize("damage", [lambda path: path.unlink(), lambda path: path.write_bytes(path.read_bytes()[:-1])])
+def test_a_table_whose_kept_reach_is_gone_or_damaged_is_compared_whole(build: Build, damage: object) -> None:
+    build.write("include/bits/table.h", TABLE)
+    build.write("lib/id.h", ID_H)
+    build.write("lib/x.c", '#include "id.h"\nint f(void) { return 1; }\n')
+    assert build.compile().returncode == 0
+    (kept,) = (build.store / "o").glob("*.r")
+    damage(kept)  # type: ignore[operator]
+    build.write("include/bits/table.h", RENUMBERED)
+    assert build.compile().returncode == 0
+    assert build.compiles() == 2
 
 
 @pytest.mark.parametrize(

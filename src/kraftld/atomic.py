@@ -46,7 +46,7 @@ class replacing:
 
     def __enter__(self) -> replacing:
         if self.folder:
-            self.temporary = f"{self.path}.partial-{os.getpid()}-{os.urandom(4).hex()}"
+            self.temporary = writer_named(f"{self.path}.partial")
             os.mkdir(self.temporary)
         else:
             self.fd, self.temporary = temporary_beside(self.path)
@@ -124,9 +124,22 @@ def _quietly(remove: Callable[[str], None], path: str) -> None:
         pass
 
 
+def writer_named(stem: str) -> str:
+    """`stem-PID-RANDOM`: a temporary or trash name that says which process made it, so that
+    what a killed writer left can be told from what a running one is still making (`abandoned`):
+    `replacing`'s folders, the prunes' trash."""
+    return f"{stem}-{os.getpid()}-{os.urandom(4).hex()}"
+
+
+def abandoned(name: str) -> bool:
+    """Whether the writer that made `name` (`writer_named`) is gone; a name that says no pid is
+    nobody's."""
+    parts = name.rsplit("-", 2)
+    return not (len(parts) == 3 and parts[1].isdigit() and writer_alive(int(parts[1])))
+
+
 def writer_alive(pid: int) -> bool:
-    """Whether the process that named a temporary by its pid (`replacing`'s `.partial-PID-…`, a
-    prune's trash folder) still runs: what a killed writer left may then be removed."""
+    """Whether the process that named a temporary by its pid (`writer_named`) still runs."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -42,7 +42,7 @@ import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from .atomic import writer_alive
+from .atomic import abandoned, writer_named
 from .errors import ConfigError
 from .layout import CacheLayout
 
@@ -342,7 +342,7 @@ def remove_item(kind: Kind, path: str) -> bool:
             return False
         return True
     parent, name = os.path.split(path)
-    trash = os.path.join(parent, f"{TRASH_PREFIX}{name}-{os.getpid()}-{os.urandom(4).hex()}")
+    trash = os.path.join(parent, writer_named(f"{TRASH_PREFIX}{name}"))
     # A build entry's lock is inside it (gone: removed meanwhile); a clone's beside it, made here
     # if no link has held it yet.
     lock = os.path.join(path, "lock") if kind.lock is Lock.INSIDE else path + LOCK_SUFFIX
@@ -375,8 +375,7 @@ def _remove_leftover(folder: str, name: str) -> None:
     """Remove the leftover `name` (see LEFTOVERS) if the process that made it is gone."""
     path = os.path.join(folder, name)
     if name.startswith(TRASH_PREFIX) or ".partial-" in name:
-        pid = name.rsplit("-", 2)[-2]
-        if not (pid.isdigit() and writer_alive(int(pid))):
+        if abandoned(name):
             shutil.rmtree(path, ignore_errors=True)
     elif name.endswith(".partial"):  # kraftld-sysroot holds the sysroot's lock while it builds there
         with _unused(os.path.join(folder, name.removesuffix(".partial") + LOCK_SUFFIX)) as free:

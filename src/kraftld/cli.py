@@ -181,16 +181,25 @@ def _link(
 
 
 def _prune_cache(environ: Mapping[str, str], out: TextIO, err: TextIO) -> int:
-    from . import cache_prune
+    from . import cache_prune, kconfig_tools, objects
     from .environment import cache_dir
     from .errors import KraftldError
 
     try:
         bound = cache_prune.parse_cache_max(environ)
-        out.write(cache_prune.describe(cache_prune.prune(cache_dir(environ), bound), bound))
+        cache = cache_dir(environ)
+        out.write(cache_prune.describe(cache_prune.prune(cache, bound), bound))
     except KraftldError as error:
         err.write(error.render())
         return 1
+    # The stores in ccache's folder, which builds bound after they ran, bounded now too.
+    shared = objects.ccache_folder(environ, cache)
+    store = os.path.join(shared, objects.FOLDER)
+    removed = objects.prune(store)
+    out.write(f"object store {store}: {len(removed)} objects removed (bound {cache_prune.human(objects.BOUND)})\n")
+    kept = os.path.join(shared, kconfig_tools.FOLDER)
+    removed = kconfig_tools.prune(kept)
+    out.write(f"kept kconfig tools {kept}: {len(removed)} removed (the {kconfig_tools.KEPT} last used are kept)\n")
     return 0
 
 

@@ -31,7 +31,7 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .atomic import replacing, write_atomically, writer_alive
+from .atomic import abandoned, replacing, write_atomically, writer_named
 
 FOLDER = "kraftld-kconfig"  # in ccache's folder, beside the object store's kraftld-objects/
 # The files make's rules name, in the order the sub-make builds them (conf's rule needs fixdep).
@@ -211,8 +211,7 @@ def prune(store: str, kept: int = KEPT) -> list[str]:
     for name in names:
         path = os.path.join(store, name)
         if ".partial-" in name:
-            pid = name.split(".partial-", 1)[1].split("-", 1)[0]
-            if pid.isdigit() and not writer_alive(int(pid)):
+            if abandoned(name):
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path)
             continue
@@ -220,7 +219,7 @@ def prune(store: str, kept: int = KEPT) -> list[str]:
             pairs.append((os.stat(path).st_mtime, path))
     for _used, path in sorted(pairs, reverse=True)[kept:]:
         # Renamed away first: a build placing from it finds it whole or gone.
-        trash = f"{path}.partial-{os.getpid()}-{os.urandom(4).hex()}"
+        trash = writer_named(f"{path}.partial")
         with contextlib.suppress(OSError):
             os.rename(path, trash)
             shutil.rmtree(trash, ignore_errors=True)

@@ -80,7 +80,7 @@ def prune(store: str, bound: int = BOUND, to: int = PRUNED_TO) -> list[str]:
     for stem in sorted(groups, key=lambda s: used.get(s, 0.0)):
         if total <= to:
             break
-        for suffix in (".o", ".d", ".err"):  # the object first: without it the entry is a miss
+        for suffix in (".o", ".d", ".err", ".r"):  # the object first: without it the entry is a miss
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(objects, stem + suffix))
         total -= sum(info.st_size for info in groups[stem])

@@ -75,14 +75,14 @@ def staged_names(plan: LinkPlan) -> list[tuple[str, str]]:
     return [(os.path.basename(staged.link), staged.target) for staged in plan.staged]
 
 
-def configure(plan: LinkPlan, runner: ProcessRunner) -> bool:
+def configure(plan: LinkPlan, runner: ProcessRunner) -> None:
     """Run `make defconfig` when the wanted options changed or no .config exists yet."""
     paths = plan.paths
     if os.path.isfile(paths.config):
         try:
             with open(paths.defconfig, encoding="utf-8") as handle:
                 if handle.read() == plan.config.defconfig:
-                    return False
+                    return
         except FileNotFoundError:
             pass
     # make reads the options from a pending copy: only a finished configuration is recorded.
@@ -102,7 +102,6 @@ def configure(plan: LinkPlan, runner: ProcessRunner) -> bool:
     if tools is not None and placed.keep_as is not None and kconfig_tools.keep(tools, placed.keep_as):
         kconfig_tools.prune(tools.store)
     os.replace(paths.pending_defconfig, paths.defconfig)
-    return True
 
 
 def _input_stamps(plan: LinkPlan) -> str:

@@ -43,8 +43,9 @@ int objects_compile(const struct compile *compile);
 
 /* Generated tables (tables.c): the part of a file of definitions a compile's other files reach.
  * reach_add_file each file that is not a table, reach_add_table each table, reach_add_command
- * (its -D and -U options), reach_solve, then reach_table_hash each table. A reach points
- * into nothing it was given: the texts may go once added. */
+ * (its -D and -U options), reach_solve, then reach_export what an entry keeps of it (malloc'd),
+ * which table_hash reads, then and later, for the hash of a table's reached definitions (-1: not
+ * such a record). A reach points into nothing it was given: the texts may go once added. */
 struct reach;
 int table_is(const char *text, size_t length);
 struct reach *reach_new(void);
@@ -52,7 +53,9 @@ void reach_add_file(struct reach *reach, const char *text, size_t length);
 void reach_add_table(struct reach *reach, const char *text, size_t length);
 void reach_add_command(struct reach *reach, char **args);
 void reach_solve(struct reach *reach);
-void reach_table_hash(struct reach *reach, const char *text, size_t length, char hex[DIGEST_HEX + 1]);
+size_t reach_export(struct reach *reach, unsigned char **out);
 void reach_free(struct reach *reach);
+int table_hash(const unsigned char *reach, size_t reach_length, const char *text, size_t length,
+	       char hex[DIGEST_HEX + 1]);
 
 #endif

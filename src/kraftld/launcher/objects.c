@@ -23,12 +23,12 @@
  * As with ccache's direct mode, a header that appears later in an earlier folder of the include
  * path is not seen (ccache's manual, "The direct mode").
  *
- * A file of nothing but object-like definitions (libuklibid's numbering of the libraries, which
- * every new library changes) is a table (tables.c): its entry line records its hash and the hash
- * of the definitions the compile's other files can reach, and a table that changed serves when
- * the second is the same.
+ * A file the build generated of nothing but object-like definitions (libuklibid's numbering of
+ * the libraries, which every new library changes) is a table (tables.c): its entry line records
+ * its hash and the hash of the definitions the compile's other files reach, the reach itself kept
+ * beside the object, and a table that changed serves when its reached definitions are the same.
  *
- * Layout: STORE/m/<command hash> manifests, STORE/o/<object hash>.{o,d,err}, STORE/tmp.
+ * Layout: STORE/m/<command hash> manifests, STORE/o/<object hash>.{o,d,err,r}, STORE/tmp.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -460,6 +460,14 @@ static int is_config(const struct compile *compile, const char *path)
 	return strcmp(path, compile->config) == 0;
 }
 
+/* A file the build made (in the build folder, which gcc names relatively here) but for what
+ * Unikraft unpacks from libraries' archives into `<library>/origin/`: sources, the same for every
+ * configuration. Only these are taken for tables (the reach costs a few tens of ms a compile). */
+static int is_generated(const char *path)
+{
+	return path[0] != '/' && strncmp(path, "origin/", 7) != 0 && strstr(path, "/origin/") == NULL;
+}
+
 /* --- the include path ------------------------------------------------------------------ */
 
 /* The -I folders, in order: not part of the command's hash, since enabling a library adds its
@@ -574,40 +582,27 @@ struct entry {
 	int file_n;
 };
 
-/* Whether every table that changed since the entry still defines what the entry's other files
- * reach as it did (those files already hash the same). */
+/* Whether every table that changed since the entry was kept still defines what the entry's
+ * other files (which hash the same) reach as it did: the reach kept beside the object decides. */
 static int same_reached(const struct compile *compile, const struct entry *entry, const int *changed)
 {
-	struct buffer texts[MOST_FILES];
-	struct reach *reach = reach_new();
-	int i, n, same = 1;
+	char *path = store_path(compile, "o", entry->object, ".r");
+	struct buffer reach, table;
+	int i, same;
 
-	for (n = 0; n < entry->file_n; n++) {
-		if (read_all(entry->files[n], &texts[n]) != 0 ||
-		    (entry->reached[n] != NULL && !table_is(texts[n].data, texts[n].length))) {
-			free(texts[n].data);
-			same = 0;
-			break;
-		}
-		if (entry->reached[n] == NULL)
-			reach_add_file(reach, texts[n].data, texts[n].length);
-		else
-			reach_add_table(reach, texts[n].data, texts[n].length);
-	}
-	if (same) {
-		reach_add_command(reach, compile->args);
-		reach_solve(reach);
-	}
-	for (i = 0; i < n; i++) {
+	same = read_all(path, &reach) == 0;
+	free(path);
+	for (i = 0; same && i < entry->file_n; i++) {
 		char hex[DIGEST_HEX + 1];
 
-		if (same && changed[i]) {
-			reach_table_hash(reach, texts[i].data, texts[i].length, hex);
-			same = strcmp(hex, entry->reached[i]) == 0;
-		}
-		free(texts[i].data);
+		if (!changed[i])
+			continue;
+		same = read_all(entry->files[i], &table) == 0 && table_is(table.data, table.length) &&
+		       table_hash((const unsigned char *)reach.data, reach.length, table.data, table.length, hex) == 0 &&
+		       strcmp(hex, entry->reached[i]) == 0;
+		free(table.data);
 	}
-	reach_free(reach);
+	free(reach.data);
 	return same;
 }
 
@@ -711,10 +706,10 @@ static void keep(const struct compile *compile, const char *command, const struc
 	struct words words = {NULL, 0, 0, 0};
 	struct hasher hasher;
 	char **files, options[DIGEST_HEX + 1], object[DIGEST_HEX + 1], *joined, *entry = NULL, *o, *d, *e;
-	char *manifest_path, *dirs = NULL;
-	size_t joined_length, entry_size = 0, dirs_size = 0, i, n;
+	char *manifest_path, *dirs = NULL, *r = NULL;
+	size_t joined_length, entry_size = 0, dirs_size = 0, i, n, kept_length = 0;
 	struct buffer *texts;
-	struct reach *reach = NULL;
+	unsigned char *kept = NULL; /* what the entry keeps of the reach: <object>.r */
 	int *tables, any_table = 0;
 	FILE *memory;
 	int fd;
@@ -748,13 +743,14 @@ static void keep(const struct compile *compile, const char *command, const struc
 		if (read_all(files[i], &texts[i]) != 0)
 			return;
 		scan_words(texts[i].data, texts[i].length, &words);
-		tables[i] = table_is(texts[i].data, texts[i].length);
+		tables[i] = is_generated(files[i]) && table_is(texts[i].data, texts[i].length);
 		any_table |= tables[i];
 	}
 	if (words.unsafe)
 		return;
 	if (any_table) {
-		reach = reach_new();
+		struct reach *reach = reach_new();
+
 		for (i = 0; i < n; i++)
 			if (texts[i].data != NULL && !tables[i])
 				reach_add_file(reach, texts[i].data, texts[i].length);
@@ -763,6 +759,8 @@ static void keep(const struct compile *compile, const char *command, const struc
 				reach_add_table(reach, texts[i].data, texts[i].length);
 		reach_add_command(reach, compile->args);
 		reach_solve(reach);
+		kept_length = reach_export(reach, &kept);
+		reach_free(reach);
 	}
 	memory = open_memstream(&entry, &entry_size);
 	if (memory == NULL)
@@ -775,16 +773,13 @@ static void keep(const struct compile *compile, const char *command, const struc
 		hasher_init(&hasher);
 		hasher_update(&hasher, texts[i].data, texts[i].length);
 		hasher_final(&hasher, hex);
-		if (tables[i]) {
-			reach_table_hash(reach, texts[i].data, texts[i].length, reached);
+		if (tables[i] && table_hash(kept, kept_length, texts[i].data, texts[i].length, reached) == 0) {
 			fprintf(memory, "T %s %s %s\n", hex, reached, files[i]);
 		} else {
 			fprintf(memory, "F %s %s\n", hex, files[i]);
 		}
 		free(texts[i].data);
 	}
-	if (reach != NULL)
-		reach_free(reach);
 	joined = joined_words(&words, &joined_length);
 	options_hash(configuration, joined, joined_length, options);
 	if (fclose(memory) != 0)
@@ -801,8 +796,10 @@ static void keep(const struct compile *compile, const char *command, const struc
 	o = store_path(compile, "o", object, ".o");
 	d = store_path(compile, "o", object, ".d");
 	e = store_path(compile, "o", object, ".err");
-	/* the dependency file and warnings first: an object is only looked for once its entry is written */
-	if (copy_file(compile->depfile, d) != 0 || rename(warnings_path, e) != 0 || copy_file(compile->output, o) != 0)
+	r = store_path(compile, "o", object, ".r");
+	/* the dependency file, warnings and reach first: an object is only looked for once its entry is written */
+	if (copy_file(compile->depfile, d) != 0 || rename(warnings_path, e) != 0 ||
+	    (kept != NULL && replace_with(r, (const char *)kept, kept_length) != 0) || copy_file(compile->output, o) != 0)
 		return;
 
 	for (i = 0; i < joined_length; i++)

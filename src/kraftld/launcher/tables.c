@@ -27,6 +27,7 @@
  * joined at backslashes.
  */
 #define _GNU_SOURCE
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -192,25 +193,42 @@ struct reach {
 	const char **pending; /* reached words whose bodies are still to be read */
 	size_t *pending_length, pending_n, pending_capacity, pending_length_capacity;
 	int pastes; /* a reached body pastes (##): names can be made of the words reached */
+	/* Bits by a word's hash (FILTER_BITS of them): of every prefix of every reached word, and of
+	 * the reached words; `pasted` asks these before the table, most of its questions being no. A
+	 * bit set by another word's hash only costs a look in the table. */
+	unsigned char *prefixes, *words;
 };
+
+/* FNV-1a, a byte at a time: `pasted` extends a word's hash by its next letter */
+#define HASH_START ((size_t)1469598103934665603ULL)
+#define HASH_NEXT(h, c) (((h) ^ (unsigned char)(c)) * (size_t)1099511628211ULL)
+
+#define FILTER_BITS (1u << 21)
+#define FILTER_SET(filter, h) ((filter)[((h) >> 7) % FILTER_BITS / 8] |= (unsigned char)(1u << ((h) >> 7) % 8))
+#define FILTER_HAS(filter, h) ((filter)[((h) >> 7) % FILTER_BITS / 8] & (1u << ((h) >> 7) % 8))
 
 static size_t word_hash(const char *word, size_t length)
 {
-	size_t h = 1469598103934665603ULL, i;
+	size_t h = HASH_START, i;
 
 	for (i = 0; i < length; i++)
-		h = (h ^ (unsigned char)word[i]) * 1099511628211ULL;
+		h = HASH_NEXT(h, word[i]);
 	return h;
+}
+
+static struct slot *find_hashed(struct reach *reach, const char *word, size_t length, size_t hash)
+{
+	size_t i;
+
+	for (i = hash & (reach->capacity - 1); reach->slots[i].word; i = (i + 1) & (reach->capacity - 1))
+		if (reach->slots[i].length == length && memcmp(reach->slots[i].word, word, length) == 0)
+			break;
+	return &reach->slots[i]; /* the word's, or the empty one where it would go */
 }
 
 static struct slot *find(struct reach *reach, const char *word, size_t length)
 {
-	size_t i;
-
-	for (i = word_hash(word, length) & (reach->capacity - 1); reach->slots[i].word; i = (i + 1) & (reach->capacity - 1))
-		if (reach->slots[i].length == length && memcmp(reach->slots[i].word, word, length) == 0)
-			break;
-	return &reach->slots[i]; /* the word's, or the empty one where it would go */
+	return find_hashed(reach, word, length, word_hash(word, length));
 }
 
 static struct slot *lookup(struct reach *reach, const char *word, size_t length, int create)
@@ -243,9 +261,16 @@ static void reach_word(struct reach *reach, const char *word, size_t length)
 {
 	struct slot *slot = lookup(reach, word, length, 1);
 
+	size_t h = HASH_START, i;
+
 	if (slot->reached)
 		return;
 	slot->reached = 1;
+	for (i = 0; i < length; i++) {
+		h = HASH_NEXT(h, word[i]);
+		FILTER_SET(reach->prefixes, h);
+	}
+	FILTER_SET(reach->words, h);
 	reach->pending = grown(reach->pending, &reach->pending_capacity, reach->pending_n, sizeof(*reach->pending));
 	reach->pending_length = grown(reach->pending_length, &reach->pending_length_capacity, reach->pending_n,
 				      sizeof(*reach->pending_length));
@@ -343,6 +368,10 @@ struct reach *reach_new(void)
 	struct reach *reach = calloc(1, sizeof(*reach));
 
 	if (reach == NULL)
+		abort();
+	reach->prefixes = calloc(FILTER_BITS / 8, 1);
+	reach->words = calloc(FILTER_BITS / 8, 1);
+	if (reach->prefixes == NULL || reach->words == NULL)
 		abort();
 	reach_words(reach, predefined, predefined + strlen(predefined), NULL);
 	return reach;
@@ -452,16 +481,21 @@ static int pasted(struct reach *reach, const char *name, size_t length)
 		return 1;
 	for (i = 0; i < length; i++) {
 		int digits = i > 0;
+		size_t hash = HASH_START;
 
 		if (!at[i])
 			continue;
 		for (k = i + 1; k <= length; k++) {
 			struct slot *slot;
 
+			hash = HASH_NEXT(hash, name[k - 1]);
 			digits = digits && name[k - 1] >= '0' && name[k - 1] <= '9';
+			if (!digits && !FILTER_HAS(reach->prefixes, hash))
+				break; /* no reached word starts so: none longer either */
 			if (at[k])
 				continue;
-			if (digits || ((slot = lookup(reach, name + i, k - i, 0)) != NULL && slot->reached))
+			if (digits || (FILTER_HAS(reach->words, hash) &&
+				       (slot = find_hashed(reach, name + i, k - i, hash))->word != NULL && slot->reached))
 				at[k] = 1;
 		}
 	}
@@ -497,12 +531,151 @@ void reach_solve(struct reach *reach)
 	}
 }
 
-/* reached (reach_solve took the table's own names in when words could paste them) or defined elsewhere */
-static int relevant(struct reach *reach, const char *name, size_t length)
-{
-	struct slot *slot = lookup(reach, name, length, 0);
+/* --- what an entry keeps of a reach ------------------------------------------------------ */
 
-	return slot != NULL && (slot->reached || slot->defined_elsewhere);
+/* A Bloom filter of the words reached and the names other files define (one set: a name defined
+ * elsewhere taken for a word reached only makes more names relevant), and whether a reached body
+ * pastes. A word the filter wrongly holds only makes a name relevant that is not, so the store
+ * compiles where it could have served (both sides of a comparison ask the same filter); and
+ * spelling a name asks about each of its some 300 substrings, so the filter is sized for about
+ * one wrong answer in three million (32 bits a word, 16 probes: Bloom's formula). Layout:
+ * REACH_MAGIC, the pastes byte, the filter's size in bits (4 bytes, little-endian, a power of
+ * two), its bits. */
+#define REACH_MAGIC "kraftld-reach 1\n"
+#define REACH_MAGIC_LENGTH 16
+#define FILTER_PROBES 16
+
+struct view {
+	int pastes;
+	const unsigned char *bits;
+	uint32_t count; /* bits, a power of two */
+};
+
+static uint64_t mixed(uint64_t x) /* splitmix64's finaliser: FNV's bits spread for the probes */
+{
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* probe i of word hash h: double hashing (Kirsch and Mitzenmacher) */
+static uint32_t probe(uint64_t m, int i, uint32_t count)
+{
+	return (uint32_t)(((m & 0xffffffffu) + (uint64_t)i * ((m >> 32) | 1)) & (count - 1));
+}
+
+static void filter_add(unsigned char *bits, uint32_t count, size_t h)
+{
+	uint64_t m = mixed(h);
+	int i;
+
+	for (i = 0; i < FILTER_PROBES; i++) {
+		uint32_t bit = probe(m, i, count);
+
+		bits[bit / 8] |= (unsigned char)(1u << bit % 8);
+	}
+}
+
+static int filter_has(const struct view *view, size_t h)
+{
+	uint64_t m = mixed(h);
+	int i;
+
+	for (i = 0; i < FILTER_PROBES; i++) {
+		uint32_t bit = probe(m, i, view->count);
+
+		if (!(view->bits[bit / 8] >> bit % 8 & 1))
+			return 0;
+	}
+	return 1;
+}
+
+/* a word reached or a name defined elsewhere, but not a number of digits alone: `spelt` takes
+ * any digits after a word, and a table's name is no number */
+static int kept_in_filter(const struct slot *slot)
+{
+	size_t i;
+
+	if (slot->word == NULL || !(slot->reached || slot->defined_elsewhere))
+		return 0;
+	for (i = 0; i < slot->length; i++)
+		if (slot->word[i] < '0' || slot->word[i] > '9')
+			return 1;
+	return 0;
+}
+
+size_t reach_export(struct reach *reach, unsigned char **out)
+{
+	size_t words = 0, i, length;
+	uint32_t count = 64;
+	unsigned char *data;
+
+	for (i = 0; i < reach->capacity; i++)
+		words += kept_in_filter(&reach->slots[i]);
+	while (count < 32 * words && count < (1u << 30))
+		count *= 2;
+	length = REACH_MAGIC_LENGTH + 1 + 4 + count / 8;
+	data = calloc(length, 1);
+	if (data == NULL)
+		abort();
+	memcpy(data, REACH_MAGIC, REACH_MAGIC_LENGTH);
+	data[REACH_MAGIC_LENGTH] = (unsigned char)reach->pastes;
+	for (i = 0; i < 4; i++)
+		data[REACH_MAGIC_LENGTH + 1 + i] = (unsigned char)(count >> (8 * i));
+	for (i = 0; i < reach->capacity; i++) {
+		const struct slot *slot = &reach->slots[i];
+
+		if (kept_in_filter(slot))
+			filter_add(data + REACH_MAGIC_LENGTH + 5, count, word_hash(slot->word, slot->length));
+	}
+	*out = data;
+	return length;
+}
+
+static int read_view(const unsigned char *data, size_t length, struct view *out)
+{
+	const unsigned char *p = data + REACH_MAGIC_LENGTH + 1;
+
+	if (length < REACH_MAGIC_LENGTH + 5 || memcmp(data, REACH_MAGIC, REACH_MAGIC_LENGTH) != 0 ||
+	    data[REACH_MAGIC_LENGTH] > 1)
+		return -1;
+	out->pastes = data[REACH_MAGIC_LENGTH];
+	out->count = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+	out->bits = p + 4;
+	if (out->count < 8 || (out->count & (out->count - 1)) != 0 || length - REACH_MAGIC_LENGTH - 5 != out->count / 8)
+		return -1;
+	return 0;
+}
+
+/* Whether name can be spelt as words the filter holds, one after another (see `pasted`). */
+static int spelt(const struct view *view, const char *name, size_t length)
+{
+	unsigned char at[256] = {1};
+	size_t i, k;
+
+	if (length >= sizeof(at))
+		return 1;
+	for (i = 0; i < length; i++) {
+		int digits = i > 0;
+		size_t hash = HASH_START;
+
+		if (!at[i])
+			continue;
+		for (k = i + 1; k <= length; k++) {
+			hash = HASH_NEXT(hash, name[k - 1]);
+			digits = digits && name[k - 1] >= '0' && name[k - 1] <= '9';
+			if (!at[k] && (digits || filter_has(view, hash)))
+				at[k] = 1;
+		}
+	}
+	return at[length];
+}
+
+static int relevant(const struct view *view, const char *name, size_t length)
+{
+	size_t hash = word_hash(name, length);
+
+	return filter_has(view, hash) || (view->pastes && spelt(view, name, length));
 }
 
 struct line {
@@ -523,20 +696,25 @@ static int by_line(const void *a, const void *b)
 	return x->body < y->body ? -1 : x->body > y->body; /* the file's order for a name defined twice */
 }
 
-void reach_table_hash(struct reach *reach, const char *text, size_t length, char hex[DIGEST_HEX + 1])
+int table_hash(const unsigned char *reach, size_t reach_length, const char *text, size_t length,
+	       char hex[DIGEST_HEX + 1])
 {
-	char *clean = cleaned(text, length), *line, *end;
+	char *clean, *line, *end;
 	struct line *lines = NULL;
 	size_t n = 0, capacity = 0, i;
 	struct hasher hasher;
+	struct view view;
 
+	if (read_view(reach, reach_length, &view) != 0)
+		return -1;
+	clean = cleaned(text, length);
 	for (line = clean; *line != '\0'; line = *end ? end + 1 : end) {
 		struct define define;
 		int is_define = 0;
 
 		end = strchrnul(line, '\n');
 		if (!directive(line, end, &is_define, &define) || !is_define || define.name_length == 0 ||
-		    !relevant(reach, define.name, define.name_length))
+		    !relevant(&view, define.name, define.name_length))
 			continue;
 		lines = grown(lines, &capacity, n, sizeof(*lines));
 		lines[n].name = define.name;
@@ -564,6 +742,7 @@ void reach_table_hash(struct reach *reach, const char *text, size_t length, char
 	hasher_final(&hasher, hex);
 	free(lines);
 	free(clean);
+	return 0;
 }
 
 void reach_free(struct reach *reach)
@@ -583,6 +762,8 @@ void reach_free(struct reach *reach)
 	for (i = 0; i < reach->text_n; i++)
 		free(reach->texts[i]);
 	free(reach->slots);
+	free(reach->prefixes);
+	free(reach->words);
 	free(reach->texts);
 	free(reach->pending);
 	free(reach->pending_length);
