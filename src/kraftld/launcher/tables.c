@@ -539,8 +539,8 @@ void reach_solve(struct reach *reach)
  * compiles where it could have served (both sides of a comparison ask the same filter); and
  * spelling a name asks about each of its some 300 substrings, so the filter is sized for about
  * one wrong answer in three million (32 bits a word, 16 probes: Bloom's formula). Layout:
- * REACH_MAGIC, the pastes byte, the filter's size in bits (4 bytes, little-endian, a power of
- * two), its bits. */
+ * REACH_MAGIC, the pastes byte, the filter's size in bits (4 bytes, little-endian, a multiple
+ * of 8), its bits. */
 #define REACH_MAGIC "kraftld-reach 1\n"
 #define REACH_MAGIC_LENGTH 16
 #define FILTER_PROBES 16
@@ -548,7 +548,7 @@ void reach_solve(struct reach *reach)
 struct view {
 	int pastes;
 	const unsigned char *bits;
-	uint32_t count; /* bits, a power of two */
+	uint32_t count; /* bits, a multiple of 8 */
 };
 
 static uint64_t mixed(uint64_t x) /* splitmix64's finaliser: FNV's bits spread for the probes */
@@ -561,7 +561,7 @@ static uint64_t mixed(uint64_t x) /* splitmix64's finaliser: FNV's bits spread f
 /* probe i of word hash h: double hashing (Kirsch and Mitzenmacher) */
 static uint32_t probe(uint64_t m, int i, uint32_t count)
 {
-	return (uint32_t)(((m & 0xffffffffu) + (uint64_t)i * ((m >> 32) | 1)) & (count - 1));
+	return (uint32_t)(((m & 0xffffffffu) + (uint64_t)i * ((m >> 32) | 1)) % count);
 }
 
 static void filter_add(unsigned char *bits, uint32_t count, size_t h)
@@ -607,13 +607,12 @@ static int kept_in_filter(const struct slot *slot)
 size_t reach_export(struct reach *reach, unsigned char **out)
 {
 	size_t words = 0, i, length;
-	uint32_t count = 64;
+	uint32_t count;
 	unsigned char *data;
 
 	for (i = 0; i < reach->capacity; i++)
 		words += kept_in_filter(&reach->slots[i]);
-	while (count < 32 * words && count < (1u << 30))
-		count *= 2;
+	count = (uint32_t)(words < 2 ? 64 : words < (1u << 25) ? 32 * words : 1u << 30);
 	length = REACH_MAGIC_LENGTH + 1 + 4 + count / 8;
 	data = calloc(length, 1);
 	if (data == NULL)
@@ -642,7 +641,7 @@ static int read_view(const unsigned char *data, size_t length, struct view *out)
 	out->pastes = data[REACH_MAGIC_LENGTH];
 	out->count = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 	out->bits = p + 4;
-	if (out->count < 8 || (out->count & (out->count - 1)) != 0 || length - REACH_MAGIC_LENGTH - 5 != out->count / 8)
+	if (out->count < 8 || out->count % 8 != 0 || length - REACH_MAGIC_LENGTH - 5 != out->count / 8)
 		return -1;
 	return 0;
 }
