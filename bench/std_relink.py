@@ -50,8 +50,8 @@ from relink import (
 )
 
 # The options the second configuration sets: one more library (ukallocregion), which no other
-# source reads (but uklibid numbers the libraries: those after it read another number); and one
-# that a single source reads (bbuddy.c).
+# source reads (but uklibid numbers the libraries again: uk/bits/libid.h, which the object store
+# compares by what each compile reaches of it); and one that a single source reads (bbuddy.c).
 SECOND_OPTION = "CONFIG_LIBUKALLOCREGION"
 THIRD_OPTION = "CONFIG_LIBUKALLOCBBUDDY_FREELIST_SANITY"
 KRAFTLD_DEBUG_ROW = "CONFIG_DEBUG_SYMBOLS_LVL2=y"
