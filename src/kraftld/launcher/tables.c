@@ -377,7 +377,8 @@ struct reach *reach_new(void)
 	return reach;
 }
 
-void reach_add_file(struct reach *reach, const char *text, size_t length)
+/* a file's definitions, and unless it is a table, the words of its other lines */
+static void add_text(struct reach *reach, const char *text, size_t length, int table)
 {
 	char *clean = kept_text(reach, text, length), *line, *end;
 
@@ -388,11 +389,16 @@ void reach_add_file(struct reach *reach, const char *text, size_t length)
 		end = strchrnul(line, '\n');
 		if (directive(line, end, &is_define, &define) && is_define) {
 			if (define.name_length > 0)
-				add_body(reach, &define, 1);
-		} else {
+				add_body(reach, &define, !table);
+		} else if (!table) {
 			reach_words(reach, line, end, NULL);
 		}
 	}
+}
+
+void reach_add_file(struct reach *reach, const char *text, size_t length)
+{
+	add_text(reach, text, length, 0);
 }
 
 int table_is(const char *text, size_t length)
@@ -420,16 +426,7 @@ int table_is(const char *text, size_t length)
 
 void reach_add_table(struct reach *reach, const char *text, size_t length)
 {
-	char *clean = kept_text(reach, text, length), *line, *end;
-
-	for (line = clean; *line != '\0'; line = *end ? end + 1 : end) {
-		struct define define;
-		int is_define = 0;
-
-		end = strchrnul(line, '\n');
-		if (directive(line, end, &is_define, &define) && is_define && define.name_length > 0)
-			add_body(reach, &define, 0);
-	}
+	add_text(reach, text, length, 1);
 }
 
 void reach_add_command(struct reach *reach, char **args)
@@ -470,9 +467,14 @@ static void read_body(struct reach *reach, const struct body *body)
 	}
 }
 
-/* Whether name can be pasted together from the words and numbers reached (and the digits of
- * __LINE__ and __COUNTER__): a word first, for a number first makes a number. */
-static int pasted(struct reach *reach, const char *name, size_t length)
+/* What a word set answers `spellable` about a part of a name: a word of it, not one, or not the
+ * start of any of its words (so no longer part is one either). */
+enum answer { NOT_A_WORD, A_WORD, NO_WORD_STARTS_SO };
+typedef enum answer (*word_set)(const void *set, const char *word, size_t length, size_t hash);
+
+/* Whether name can be pasted together from a set's words one after another (and the digits of
+ * __LINE__ and __COUNTER__ after the first): a word first, for a number first makes a number. */
+static int spellable(const char *name, size_t length, word_set holds, const void *set)
 {
 	unsigned char at[256] = {1};
 	size_t i, k;
@@ -486,20 +488,36 @@ static int pasted(struct reach *reach, const char *name, size_t length)
 		if (!at[i])
 			continue;
 		for (k = i + 1; k <= length; k++) {
-			struct slot *slot;
+			enum answer answer;
 
 			hash = HASH_NEXT(hash, name[k - 1]);
 			digits = digits && name[k - 1] >= '0' && name[k - 1] <= '9';
-			if (!digits && !FILTER_HAS(reach->prefixes, hash))
-				break; /* no reached word starts so: none longer either */
-			if (at[k])
+			if (digits) {
+				at[k] = 1;
 				continue;
-			if (digits || (FILTER_HAS(reach->words, hash) &&
-				       (slot = find_hashed(reach, name + i, k - i, hash))->word != NULL && slot->reached))
+			}
+			answer = holds(set, name + i, k - i, hash);
+			if (answer == NO_WORD_STARTS_SO)
+				break;
+			if (answer == A_WORD)
 				at[k] = 1;
 		}
 	}
 	return at[length];
+}
+
+/* the words reached: the prefix filter first, most of the questions being no */
+static enum answer reached_word(const void *set, const char *word, size_t length, size_t hash)
+{
+	struct reach *reach = (struct reach *)set;
+	struct slot *slot;
+
+	if (!FILTER_HAS(reach->prefixes, hash))
+		return NO_WORD_STARTS_SO;
+	if (FILTER_HAS(reach->words, hash) && (slot = find_hashed(reach, word, length, hash))->word != NULL &&
+	    slot->reached)
+		return A_WORD;
+	return NOT_A_WORD;
 }
 
 void reach_solve(struct reach *reach)
@@ -523,7 +541,7 @@ void reach_solve(struct reach *reach)
 			struct slot *slot = &reach->slots[i];
 
 			if (slot->word != NULL && slot->bodies != NULL && !slot->reached &&
-			    pasted(reach, slot->word, slot->length)) {
+			    spellable(slot->word, slot->length, reached_word, reach)) {
 				reach_word(reach, slot->word, slot->length);
 				more = 1;
 			}
@@ -590,7 +608,7 @@ static int filter_has(const struct view *view, size_t h)
 	return 1;
 }
 
-/* a word reached or a name defined elsewhere, but not a number of digits alone: `spelt` takes
+/* a word reached or a name defined elsewhere, but not a number of digits alone: `spellable` takes
  * any digits after a word, and a table's name is no number */
 static int kept_in_filter(const struct slot *slot)
 {
@@ -646,35 +664,18 @@ static int read_view(const unsigned char *data, size_t length, struct view *out)
 	return 0;
 }
 
-/* Whether name can be spelt as words the filter holds, one after another (see `pasted`). */
-static int spelt(const struct view *view, const char *name, size_t length)
+/* the words a kept reach's filter holds */
+static enum answer filtered_word(const void *set, const char *word, size_t length, size_t hash)
 {
-	unsigned char at[256] = {1};
-	size_t i, k;
-
-	if (length >= sizeof(at))
-		return 1;
-	for (i = 0; i < length; i++) {
-		int digits = i > 0;
-		size_t hash = HASH_START;
-
-		if (!at[i])
-			continue;
-		for (k = i + 1; k <= length; k++) {
-			hash = HASH_NEXT(hash, name[k - 1]);
-			digits = digits && name[k - 1] >= '0' && name[k - 1] <= '9';
-			if (!at[k] && (digits || filter_has(view, hash)))
-				at[k] = 1;
-		}
-	}
-	return at[length];
+	(void)word, (void)length;
+	return filter_has(set, hash) ? A_WORD : NOT_A_WORD;
 }
 
 static int relevant(const struct view *view, const char *name, size_t length)
 {
 	size_t hash = word_hash(name, length);
 
-	return filter_has(view, hash) || (view->pastes && spelt(view, name, length));
+	return filter_has(view, hash) || (view->pastes && spellable(name, length, filtered_word, view));
 }
 
 struct line {
