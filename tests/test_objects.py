@@ -217,6 +217,13 @@ GROWN = TABLE.replace("ID_COUNT 2", "ID_COUNT 3\n#define ID_three 3")
         ('#include "id.h"\nint f(void) { return id_static(two); }\n', GROWN, (), True),  # ID_two stays
         ('#include "id.h"\nint f(void) { return CONCAT(ID_, two); }\n', RENUMBERED, (), False),
         ('#include "id.h"\n#define PICK(n) CONCAT(ID_, n)\nint f(void) { return PICK(two); }\n', RENUMBERED, (), False),
+        # a macro only a paste names, whose body reads the table
+        (
+            '#include "id.h"\n#define via_count() ID_COUNT\nint f(void) { return CONCAT(via_, count)(); }\n',
+            GROWN,
+            (),
+            False,
+        ),
         # a name that is new in the table: pasted together ("ID_three" before, "3" after), or
         # asked for by #ifdef
         (
