@@ -194,7 +194,7 @@ struct reach {
 	size_t *pending_length, pending_n, pending_capacity, pending_length_capacity;
 	int pastes; /* a reached body pastes (##): names can be made of the words reached */
 	/* Bits by a word's hash (FILTER_BITS of them): of every prefix of every reached word, and of
-	 * the reached words; `pasted` asks these before the table, most of its questions being no. A
+	 * the reached words; `reached_word` asks these before the table, most questions being no. A
 	 * bit set by another word's hash only costs a look in the table. */
 	unsigned char *prefixes, *words;
 };
