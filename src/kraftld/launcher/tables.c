@@ -199,7 +199,7 @@ struct reach {
 	unsigned char *prefixes, *words;
 };
 
-/* FNV-1a, a byte at a time: `pasted` extends a word's hash by its next letter */
+/* FNV-1a, a byte at a time: `spellable` extends a word's hash by its next letter */
 #define HASH_START ((size_t)1469598103934665603ULL)
 #define HASH_NEXT(h, c) (((h) ^ (unsigned char)(c)) * (size_t)1099511628211ULL)
 
