@@ -5,6 +5,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The characters of a C identifier: its first, and the rest (objects.c's CONFIG_ words,
+ * tables.c's words) */
+static inline int is_start(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static inline int is_part(char c)
+{
+	return is_start(c) || (c >= '0' && c <= '9');
+}
+
 #define DIGEST_BYTES 20
 #define DIGEST_HEX (2 * DIGEST_BYTES)
 

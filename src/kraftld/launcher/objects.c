@@ -301,16 +301,6 @@ struct words {
 	int unsafe; /* the file could depend on more than its words: keep nothing */
 };
 
-static int is_start(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-
-static int is_part(char c)
-{
-	return is_start(c) || (c >= '0' && c <= '9');
-}
-
 static void add_word(struct words *words, const char *start, size_t length)
 {
 	if (words->count == words->capacity) {

@@ -33,16 +33,6 @@
 
 #include "launcher.h"
 
-static int is_start(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-
-static int is_part(char c)
-{
-	return is_start(c) || (c >= '0' && c <= '9');
-}
-
 /* gcc takes `$` into identifiers (-fdollars-in-identifiers, its default here) */
 static int is_word_part(char c)
 {
