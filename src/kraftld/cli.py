@@ -194,10 +194,10 @@ def _prune_cache(environ: Mapping[str, str], out: TextIO, err: TextIO) -> int:
         return 1
     # The stores in ccache's folder, which builds bound after they ran, bounded now too.
     shared = objects.ccache_folder(environ, cache)
-    store = os.path.join(shared, objects.FOLDER)
+    store = objects.store_in(shared)
     removed = objects.prune(store)
     out.write(f"object store {store}: {len(removed)} objects removed (bound {cache_prune.human(objects.BOUND)})\n")
-    kept = os.path.join(shared, kconfig_tools.FOLDER)
+    kept = kconfig_tools.tools_store(shared)
     removed = kconfig_tools.prune(kept)
     out.write(f"kept kconfig tools {kept}: {len(removed)} removed (the {kconfig_tools.KEPT} last used are kept)\n")
     return 0

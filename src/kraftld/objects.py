@@ -39,7 +39,12 @@ def object_store(environ: Mapping[str, str], cache: str, compiler_cache: bool) -
             return None
     if not compiler_cache:
         return None
-    return os.path.join(ccache_folder(environ, cache), FOLDER)
+    return store_in(ccache_folder(environ, cache))
+
+
+def store_in(ccache_dir: str) -> str:
+    """The store's folder in a ccache folder (as kconfig_tools.tools_store for the kept tools)."""
+    return os.path.join(ccache_dir, FOLDER)
 
 
 def ccache_folder(environ: Mapping[str, str], cache: str) -> str:
